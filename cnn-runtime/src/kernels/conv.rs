@@ -1,0 +1,146 @@
+use super::{Extent, Norm, finish};
+use crate::Activation;
+
+/// The sizes of one convolution, written by the macro as associated constants.
+pub trait ConvSpec {
+    const IN_CHANNELS: usize;
+    const OUT_CHANNELS: usize;
+    const GROUPS: usize;
+    const INPUT: Extent;
+    const OUTPUT: Extent;
+    const KERNEL: Extent;
+    const STRIDE: Extent;
+    /// Padding before each axis (the padding after it is implied by `OUTPUT`).
+    const PADDING: Extent;
+    const DILATION: Extent;
+    const ACTIVATION: Activation;
+}
+
+/// The output indices `o` in `0..out_len` whose tap `k` reads inside the input:
+/// `0 <= o * stride + k * dilation - padding < in_len`. This is the interior of the tap; the
+/// outputs outside it read padding (zeros) and get nothing from the tap.
+#[inline(always)]
+const fn tap_range(
+    out_len: usize,
+    in_len: usize,
+    stride: usize,
+    padding: usize,
+    offset: usize,
+) -> (usize, usize) {
+    let lo = if offset >= padding {
+        0
+    } else {
+        (padding - offset).div_ceil(stride)
+    };
+    let hi = if in_len + padding <= offset {
+        0
+    } else {
+        (in_len + padding - offset - 1) / stride + 1
+    };
+    let hi = if hi < out_len { hi } else { out_len };
+    if lo < hi { (lo, hi) } else { (0, 0) }
+}
+
+/// Convolution, `y[co] = act(norm(bias[co] + sum over ci in co's group, taps k of
+/// w[co, ci, k] * x[ci, o * stride + k * dilation - padding]))`, zero padding.
+///
+/// # Shapes
+/// `input`: `[IN_CHANNELS, INPUT]`; `weight`: `[OUT_CHANNELS, IN_CHANNELS / GROUPS, KERNEL]`
+/// (PyTorch's layout); `bias`: `[OUT_CHANNELS]`; `output`: `[OUT_CHANNELS, OUTPUT]`.
+///
+/// # Panics
+/// If a slice is shorter than its shape says (the generated code passes exact slices).
+#[inline(never)]
+pub fn conv<S: ConvSpec>(
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    norm: Option<Norm<'_>>,
+    output: &mut [f32],
+) {
+    let (i, o, k, s, p, d) = (
+        S::INPUT,
+        S::OUTPUT,
+        S::KERNEL,
+        S::STRIDE,
+        S::PADDING,
+        S::DILATION,
+    );
+    let in_plane = i.volume();
+    let out_plane = o.volume();
+    let taps = k.volume();
+    let in_per_group = S::IN_CHANNELS / S::GROUPS;
+    let out_per_group = S::OUT_CHANNELS / S::GROUPS;
+    for (co, out) in output
+        .chunks_exact_mut(out_plane)
+        .take(S::OUT_CHANNELS)
+        .enumerate()
+    {
+        out.fill(bias.map_or(0.0, |b| b[co]));
+        let group = co / out_per_group;
+        for cl in 0..in_per_group {
+            let x = &input[(group * in_per_group + cl) * in_plane..][..in_plane];
+            let w = &weight[(co * in_per_group + cl) * taps..][..taps];
+            for kd in 0..k.d {
+                let (d_lo, d_hi) = tap_range(o.d, i.d, s.d, p.d, kd * d.d);
+                for kh in 0..k.h {
+                    let (h_lo, h_hi) = tap_range(o.h, i.h, s.h, p.h, kh * d.h);
+                    for kw in 0..k.w {
+                        let (w_lo, w_hi) = tap_range(o.w, i.w, s.w, p.w, kw * d.w);
+                        if w_lo == w_hi {
+                            continue;
+                        }
+                        let wv = w[(kd * k.h + kh) * k.w + kw];
+                        let x_w0 = w_lo * s.w + kw * d.w - p.w;
+                        for od in d_lo..d_hi {
+                            let xd = od * s.d + kd * d.d - p.d;
+                            for oh in h_lo..h_hi {
+                                let xh = oh * s.h + kh * d.h - p.h;
+                                let y_row = &mut out[(od * o.h + oh) * o.w..][w_lo..w_hi];
+                                let x_row = &x[(xd * i.h + xh) * i.w..][x_w0..i.w];
+                                if s.w == 1 {
+                                    for (y, x) in y_row.iter_mut().zip(x_row) {
+                                        *y += wv * x;
+                                    }
+                                } else {
+                                    for (y, x) in y_row.iter_mut().zip(x_row.iter().step_by(s.w)) {
+                                        *y += wv * x;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        finish(out, co, norm, S::ACTIVATION);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tap_range;
+    use std::vec::Vec;
+
+    #[test]
+    fn tap_range_matches_brute_force() {
+        for in_len in 1..9 {
+            for stride in 1..4 {
+                for padding in 0..4 {
+                    for offset in 0..7 {
+                        for out_len in 1..9 {
+                            let valid: Vec<usize> = (0..out_len)
+                                .filter(|&o| {
+                                    let x = (o * stride + offset) as isize - padding as isize;
+                                    x >= 0 && x < in_len as isize
+                                })
+                                .collect();
+                            let (lo, hi) = tap_range(out_len, in_len, stride, padding, offset);
+                            assert_eq!((lo..hi).collect::<Vec<_>>(), valid);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+use super::{Norm, finish};
+use crate::Activation;
+
+/// Applies `act` to every value in place.
+#[inline]
+pub fn activate(values: &mut [f32], act: Activation) {
+    match act {
+        Activation::Identity => {}
+        Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+        Activation::Relu6 => values.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0)),
+        Activation::LeakyRelu(slope) => values.iter_mut().for_each(|v| {
+            if *v < 0.0 {
+                *v *= slope;
+            }
+        }),
+        Activation::Sigmoid => values.iter_mut().for_each(|v| *v = sigmoid(*v)),
+        Activation::Tanh => values.iter_mut().for_each(|v| *v = tanh(*v)),
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + libm_exp(-x))
+}
+
+fn tanh(x: f32) -> f32 {
+    if x.abs() < 0.4 {
+        // Taylor series: the closed form below cancels near 0.
+        let x2 = x * x;
+        return x
+            * (1.0
+                + x2 * (-1.0 / 3.0
+                    + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0 + x2 * (62.0 / 2835.0)))));
+    }
+    // tanh(x) = 1 - 2 / (exp(2x) + 1): saturates cleanly for large |x|; NaN stays NaN.
+    1.0 - 2.0 / (libm_exp(2.0 * x) + 1.0)
+}
+
+/// `exp` without `std`: range reduction `x = n ln2 + r`, then a degree-7 polynomial for `e^r`
+/// on `|r| <= ln2 / 2`; relative error below 2e-7 across the `f32` range.
+pub(crate) fn libm_exp(x: f32) -> f32 {
+    if x.is_nan() {
+        return x;
+    }
+    if x > 88.72284 {
+        return f32::INFINITY;
+    }
+    if x < -103.97208 {
+        return 0.0;
+    }
+    let n = (x * core::f32::consts::LOG2_E + if x < 0.0 { -0.5 } else { 0.5 }) as i32;
+    let r = (x - n as f32 * 0.693_145_75) - n as f32 * 1.428_606_8e-6;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r / 5040.0))))));
+    // 2^n as two factors so that n down to -149 (subnormal results) stays representable.
+    let half = n / 2;
+    p * pow2(half) * pow2(n - half)
+}
+
+fn pow2(n: i32) -> f32 {
+    f32::from_bits(((n + 127).clamp(0, 255) as u32) << 23)
+}
+
+/// Fully connected layer: `y[o] = act(norm(bias[o] + sum_i w[o, i] * x[i]))`.
+///
+/// # Shapes
+/// `x`: `[IN]`; `weight`: `[OUT, IN]` (PyTorch's layout); `bias`: `[OUT]`; `y`: `[OUT]`.
+#[inline(never)]
+pub fn linear<const IN: usize, const OUT: usize>(
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    norm: Option<Norm<'_>>,
+    act: Activation,
+    y: &mut [f32],
+) {
+    let x = &x[..IN];
+    for (o, (row, out)) in weight
+        .chunks_exact(IN)
+        .zip(y.iter_mut())
+        .take(OUT)
+        .enumerate()
+    {
+        let mut lanes = [0.0f32; 8];
+        let (rows, row_tail) = row.as_chunks::<8>();
+        let (xs, x_tail) = x.as_chunks::<8>();
+        for (w8, x8) in rows.iter().zip(xs) {
+            for l in 0..8 {
+                lanes[l] += w8[l] * x8[l];
+            }
+        }
+        let mut sum = bias.map_or(0.0, |b| b[o]);
+        sum += lanes.iter().sum::<f32>();
+        for (w, x) in row_tail.iter().zip(x_tail) {
+            sum += w * x;
+        }
+        *out = sum;
+    }
+    if let Some(n) = norm {
+        for (o, v) in y[..OUT].iter_mut().enumerate() {
+            *v = (*v - n.mean[o]) * n.scale[o] + n.shift[o];
+        }
+    }
+    activate(&mut y[..OUT], act);
+}
+
+/// Inference batch norm over `channels` planes of `plane` values, in place, then `act`.
+#[inline(never)]
+pub fn batch_norm(values: &mut [f32], plane: usize, norm: Norm<'_>, act: Activation) {
+    for (c, chunk) in values.chunks_exact_mut(plane.max(1)).enumerate() {
+        finish(chunk, c, Some(norm), act);
+    }
+}
+
+/// Softmax along an axis of `len` values, for a tensor viewed as `[outer, len, inner]`, in place.
+#[inline(never)]
+pub fn softmax(values: &mut [f32], len: usize, inner: usize) {
+    let block = len * inner;
+    if block == 0 {
+        return;
+    }
+    for chunk in values.chunks_exact_mut(block) {
+        for j in 0..inner {
+            let mut m = f32::NEG_INFINITY;
+            for t in 0..len {
+                m = m.max(chunk[t * inner + j]);
+            }
+            let mut sum = 0.0;
+            for t in 0..len {
+                let e = libm_exp(chunk[t * inner + j] - m);
+                chunk[t * inner + j] = e;
+                sum += e;
+            }
+            for t in 0..len {
+                chunk[t * inner + j] /= sum;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::libm_exp;
+
+    #[test]
+    fn exp_is_accurate_over_the_range() {
+        let mut x = -103.0f32;
+        while x < 88.0 {
+            let want = (x as f64).exp();
+            let got = libm_exp(x) as f64;
+            let tol = if want < 1.2e-38 { 1.5e-45 } else { want * 3e-7 };
+            assert!((got - want).abs() <= tol, "exp({x}) = {got}, want {want}");
+            x += 0.0137;
+        }
+        assert_eq!(libm_exp(0.0), 1.0);
+        assert_eq!(libm_exp(200.0), f32::INFINITY);
+        assert_eq!(libm_exp(-200.0), 0.0);
+    }
+}

@@ -1,0 +1,209 @@
+use core::ops::{Deref, DerefMut};
+
+#[cfg(feature = "alloc")]
+use alloc::{vec, vec::Vec};
+
+use crate::{Error, Layer};
+
+/// One tensor of a network's state_dict and where it lives in the network's weight buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TensorSpec {
+    /// The PyTorch state_dict key, e.g. `conv1.weight` or `bn1.running_var`.
+    pub name: &'static str,
+    /// The shape PyTorch gives the tensor, e.g. `[6, 1, 5, 5]` for a `Conv2d(1, 6, 5)` weight.
+    pub shape: &'static [usize],
+    /// First index of the tensor in the weight buffer.
+    pub offset: usize,
+}
+
+impl TensorSpec {
+    /// Number of values: the product of the shape.
+    pub const fn len(&self) -> usize {
+        let mut n = 1;
+        let mut i = 0;
+        while i < self.shape.len() {
+            n *= self.shape[i];
+            i += 1;
+        }
+        n
+    }
+
+    /// Whether the tensor has no values.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The weight buffer of a network: the state_dict tensors at the offsets of `Network::TENSORS`,
+/// followed by values derived from them at load time (for instance batch-norm scales).
+#[derive(Debug)]
+pub enum Weights {
+    /// Owned by the network.
+    #[cfg(feature = "alloc")]
+    Owned(Vec<f32>),
+    /// A buffer the caller provides, for devices without an allocator.
+    Borrowed(&'static mut [f32]),
+}
+
+impl Deref for Weights {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        match self {
+            #[cfg(feature = "alloc")]
+            Weights::Owned(v) => v,
+            Weights::Borrowed(s) => s,
+        }
+    }
+}
+
+impl DerefMut for Weights {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        match self {
+            #[cfg(feature = "alloc")]
+            Weights::Owned(v) => v,
+            Weights::Borrowed(s) => s,
+        }
+    }
+}
+
+/// A network compiled by `cnn!`.
+///
+/// Shapes are channels first and have no batch axis; buffers hold the values of one input (or
+/// output) in row-major order (NCHW without N).
+pub trait Network: Sized {
+    /// The name of the declared struct.
+    const NAME: &'static str;
+    /// Shape of one input, e.g. `[1, 28, 28]`.
+    const INPUT_SHAPE: &'static [usize];
+    /// Shape of one output, e.g. `[10]`.
+    const OUTPUT_SHAPE: &'static [usize];
+    /// Values in one input.
+    const INPUT_LEN: usize;
+    /// Values in one output.
+    const OUTPUT_LEN: usize;
+    /// Number of trained parameters (weights, biases, batch-norm affine parameters), as PyTorch's
+    /// `sum(p.numel() for p in model.parameters())` counts them.
+    const PARAMS: usize;
+    /// Bytes of all state_dict tensors (parameters and batch-norm running statistics), as `f32`.
+    const WEIGHT_BYTES: usize;
+    /// Multiply-accumulates of one forward pass (convolutions and linear layers).
+    const MACS: u64;
+    /// Bytes of the activation arena `forward` needs.
+    const ARENA_BYTES: usize;
+    /// `f32` values in the activation arena.
+    const ARENA_LEN: usize;
+    /// `f32` values in the weight buffer, derived values included.
+    const WEIGHTS_LEN: usize;
+    /// The declared layers, in order.
+    const LAYERS: &'static [Layer];
+    /// The state_dict tensors the network loads.
+    const TENSORS: &'static [TensorSpec];
+    /// A table of the layers: output shape, parameters, MACs and activation bytes, with totals.
+    const SUMMARY: &'static str;
+
+    /// Builds the network around a weight buffer of `WEIGHTS_LEN` values whose tensors are in
+    /// place (see `TENSORS`); computes the derived values.
+    ///
+    /// # Errors
+    /// [`Error::WeightsLength`] if the buffer does not have `WEIGHTS_LEN` values.
+    fn from_weights(weights: Weights) -> Result<Self, Error>;
+
+    /// The weight buffer.
+    fn weights(&self) -> &[f32];
+
+    /// Runs the network on one input, writing one output, using `arena` for the intermediate
+    /// activations. Allocates nothing.
+    ///
+    /// # Shapes
+    /// `input`: `INPUT_LEN` values; `output`: `OUTPUT_LEN`; `arena`: at least `ARENA_LEN`.
+    ///
+    /// # Errors
+    /// [`Error::InputLength`], [`Error::OutputLength`] or [`Error::ArenaTooSmall`].
+    fn forward(&self, input: &[f32], output: &mut [f32], arena: &mut [f32]) -> Result<(), Error>;
+
+    /// Loads a safetensors file with PyTorch's state_dict names (as
+    /// `safetensors.torch.save_file(model.state_dict(), path)` writes it).
+    ///
+    /// # Errors
+    /// [`Error::Format`] for a file that is not safetensors; [`Error::Tensors`] listing every
+    /// missing, unexpected, mis-shaped or mis-typed tensor.
+    #[cfg(feature = "safetensors")]
+    fn from_safetensors(bytes: &[u8]) -> Result<Self, Error> {
+        let weights = crate::read_safetensors(bytes, Self::TENSORS, Self::WEIGHTS_LEN)?;
+        Self::from_weights(Weights::Owned(weights))
+    }
+
+    /// Runs the network on one input (flattened, `INPUT_SHAPE`) and returns its output.
+    ///
+    /// # Errors
+    /// [`Error::InputLength`] if `input` does not have `INPUT_LEN` values.
+    #[cfg(feature = "alloc")]
+    fn infer(&self, input: &[f32]) -> Result<Vec<f32>, Error> {
+        let mut output = vec![0.0; Self::OUTPUT_LEN];
+        let mut arena = vec![0.0; Self::ARENA_LEN];
+        self.forward(input, &mut output, &mut arena)?;
+        Ok(output)
+    }
+
+    /// Runs the network on a batch: `input` holds `n` inputs one after the other; the result
+    /// holds their `n` outputs.
+    ///
+    /// # Errors
+    /// [`Error::InputLength`] if `input.len()` is not a multiple of `INPUT_LEN`.
+    #[cfg(feature = "alloc")]
+    fn infer_many(&self, input: &[f32]) -> Result<Vec<f32>, Error> {
+        if Self::INPUT_LEN == 0 || input.len() % Self::INPUT_LEN != 0 {
+            return Err(Error::InputLength {
+                expected: Self::INPUT_LEN,
+                found: input.len(),
+            });
+        }
+        let n = input.len() / Self::INPUT_LEN;
+        let mut output = vec![0.0; n * Self::OUTPUT_LEN];
+        let mut arena = vec![0.0; Self::ARENA_LEN];
+        for (x, y) in input
+            .chunks_exact(Self::INPUT_LEN)
+            .zip(output.chunks_exact_mut(Self::OUTPUT_LEN))
+        {
+            self.forward(x, y, &mut arena)?;
+        }
+        Ok(output)
+    }
+
+    /// Runs the network on a batch with a leading batch axis: `[N, INPUT_SHAPE...]` in,
+    /// `[N, OUTPUT_SHAPE...]` out.
+    ///
+    /// # Errors
+    /// [`Error::BatchShape`] if the batch's shape is not `[N, INPUT_SHAPE...]`.
+    #[cfg(feature = "ndarray")]
+    fn infer_batch<D: ndarray::Dimension>(
+        &self,
+        batch: ndarray::ArrayView<'_, f32, D>,
+    ) -> Result<ndarray::ArrayD<f32>, Error> {
+        crate::nd::infer_batch(self, batch.into_dyn())
+    }
+}
+
+/// Checks the buffers given to `forward`; the generated code calls it first.
+#[doc(hidden)]
+pub fn check_buffers<N: Network>(input: &[f32], output: &[f32], arena: &[f32]) -> Result<(), Error> {
+    if input.len() != N::INPUT_LEN {
+        return Err(Error::InputLength {
+            expected: N::INPUT_LEN,
+            found: input.len(),
+        });
+    }
+    if output.len() != N::OUTPUT_LEN {
+        return Err(Error::OutputLength {
+            expected: N::OUTPUT_LEN,
+            found: output.len(),
+        });
+    }
+    if arena.len() < N::ARENA_LEN {
+        return Err(Error::ArenaTooSmall {
+            expected: N::ARENA_LEN,
+            found: arena.len(),
+        });
+    }
+    Ok(())
+}
