@@ -1,1 +1,51 @@
-//! placeholder
+//! The `cnn!` macro. A small compiler: parse ([`syntax`]) → lower ([`ir`]) → check shapes, names
+//! and budgets ([`check`]) → plan fusion and memory ([`plan`]) → emit ([`expand`]). Each stage
+//! records its problems in a [`ctxt::Ctxt`] and the entry point reports them all together.
+
+mod check;
+mod ctxt;
+mod expand;
+mod ir;
+mod plan;
+mod suggest;
+mod syntax;
+
+use proc_macro::TokenStream;
+
+/// Declares one or more convolutional networks; see the `cnn` crate for the language.
+#[proc_macro]
+pub fn cnn(input: TokenStream) -> TokenStream {
+    match syn::parse::<syntax::Declarations>(input) {
+        Ok(decls) => compile(&decls).into(),
+        Err(e) => e.into_compile_error().into(),
+    }
+}
+
+fn compile(decls: &syntax::Declarations) -> proc_macro2::TokenStream {
+    let mut out = proc_macro2::TokenStream::new();
+    for decl in &decls.networks {
+        let mut cx = ctxt::Ctxt::default();
+        let net = ir::lower(decl, &mut cx);
+        check::check_names(&net, &mut cx);
+        let nodes = check::infer_shapes(&net, &mut cx);
+        let expansion = nodes.and_then(|nodes| {
+            let plan = plan::plan(&nodes);
+            let Some(figures) = check::Figures::of(&nodes, &plan) else {
+                cx.error(decl.name.span(), "the network's totals overflow 64 bits");
+                return None;
+            };
+            if let Some(budget) = &decl.budget {
+                check::check_budgets(budget, &nodes, &plan, &figures, &mut cx);
+            }
+            cx.is_empty()
+                .then(|| expand::expand(&net, &nodes, &plan, &figures))
+        });
+        let ok = cx.is_empty();
+        out.extend(cx.into_compile_errors());
+        match expansion {
+            Some(tokens) if ok => out.extend(tokens),
+            _ => out.extend(expand::fallback(&net)),
+        }
+    }
+    out
+}

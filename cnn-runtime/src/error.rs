@@ -111,7 +111,10 @@ impl fmt::Display for TensorProblem {
                 write!(f, "missing tensor `{name}` of shape {}", Shape(shape))
             }
             TensorProblem::Unexpected { name } => {
-                write!(f, "unexpected tensor `{name}`: no layer of the network has it")
+                write!(
+                    f,
+                    "unexpected tensor `{name}`: no layer of the network has it"
+                )
             }
             TensorProblem::Shape {
                 name,

@@ -6,7 +6,10 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::{Error, Network};
 
-pub(crate) fn infer_batch<N: Network>(net: &N, batch: ArrayViewD<'_, f32>) -> Result<ArrayD<f32>, Error> {
+pub(crate) fn infer_batch<N: Network>(
+    net: &N,
+    batch: ArrayViewD<'_, f32>,
+) -> Result<ArrayD<f32>, Error> {
     let shape = batch.shape();
     if shape.len() != N::INPUT_SHAPE.len() + 1 || &shape[1..] != N::INPUT_SHAPE {
         let mut expected = Vec::from([shape.first().copied().unwrap_or(1)]);

@@ -186,7 +186,11 @@ pub trait Network: Sized {
 
 /// Checks the buffers given to `forward`; the generated code calls it first.
 #[doc(hidden)]
-pub fn check_buffers<N: Network>(input: &[f32], output: &[f32], arena: &[f32]) -> Result<(), Error> {
+pub fn check_buffers<N: Network>(
+    input: &[f32],
+    output: &[f32],
+    arena: &[f32],
+) -> Result<(), Error> {
     if input.len() != N::INPUT_LEN {
         return Err(Error::InputLength {
             expected: N::INPUT_LEN,

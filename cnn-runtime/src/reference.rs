@@ -47,7 +47,14 @@ fn offset(shape: &[usize], index: &[usize]) -> usize {
 }
 
 /// Position `o * stride + k * dilation - padding` if it lies in `0..len`.
-fn tap(o: usize, k: usize, stride: usize, dilation: usize, padding: usize, len: usize) -> Option<usize> {
+fn tap(
+    o: usize,
+    k: usize,
+    stride: usize,
+    dilation: usize,
+    padding: usize,
+    len: usize,
+) -> Option<usize> {
     let x = (o * stride + k * dilation) as isize - padding as isize;
     (x >= 0 && (x as usize) < len).then_some(x as usize)
 }
@@ -105,7 +112,8 @@ pub fn apply<'a>(layer: &Layer, x: &Tensor, tensor: &impl Fn(&str) -> &'a [f32])
             let spatial = &x.shape[1..];
             let mut shape = vec![out_channels];
             for a in 0..spatial.len() {
-                let span = spatial[a] + padding[a] + padding_end[a] - dilation[a] * (kernel[a] - 1) - 1;
+                let span =
+                    spatial[a] + padding[a] + padding_end[a] - dilation[a] * (kernel[a] - 1) - 1;
                 shape.push(span / stride[a] + 1);
             }
             let mut y = Tensor::zeros(shape.clone());
@@ -119,7 +127,14 @@ pub fn apply<'a>(layer: &Layer, x: &Tensor, tensor: &impl Fn(&str) -> &'a [f32])
                     'tap: for k in &taps {
                         let mut pos = vec![ci];
                         for a in 0..k.len() {
-                            match tap(o[a + 1], k[a], stride[a], dilation[a], padding[a], spatial[a]) {
+                            match tap(
+                                o[a + 1],
+                                k[a],
+                                stride[a],
+                                dilation[a],
+                                padding[a],
+                                spatial[a],
+                            ) {
                                 Some(p) => pos.push(p),
                                 None => continue 'tap,
                             }
@@ -143,24 +158,45 @@ pub fn apply<'a>(layer: &Layer, x: &Tensor, tensor: &impl Fn(&str) -> &'a [f32])
             padding,
             dilation,
             ceil_mode,
-        } => pool(x, kernel, |a, len| pool_len(len, kernel[a], stride[a], padding[a], dilation[a], ceil_mode), |x, c, o| {
-            let mut m: Option<f32> = None;
-            'tap: for k in indices(kernel) {
-                let mut pos = vec![c];
-                for a in 0..k.len() {
-                    match tap(o[a], k[a], stride[a], dilation[a], padding[a], x.shape[a + 1]) {
-                        Some(p) => pos.push(p),
-                        None => continue 'tap,
+        } => pool(
+            x,
+            kernel,
+            |a, len| {
+                pool_len(
+                    len,
+                    kernel[a],
+                    stride[a],
+                    padding[a],
+                    dilation[a],
+                    ceil_mode,
+                )
+            },
+            |x, c, o| {
+                let mut m: Option<f32> = None;
+                'tap: for k in indices(kernel) {
+                    let mut pos = vec![c];
+                    for a in 0..k.len() {
+                        match tap(
+                            o[a],
+                            k[a],
+                            stride[a],
+                            dilation[a],
+                            padding[a],
+                            x.shape[a + 1],
+                        ) {
+                            Some(p) => pos.push(p),
+                            None => continue 'tap,
+                        }
                     }
+                    let v = x.data[offset(&x.shape, &pos)];
+                    m = Some(match m {
+                        Some(m) if m.is_nan() || m >= v => m,
+                        _ => v,
+                    });
                 }
-                let v = x.data[offset(&x.shape, &pos)];
-                m = Some(match m {
-                    Some(m) if m.is_nan() || m >= v => m,
-                    _ => v,
-                });
-            }
-            m.unwrap_or(f32::NEG_INFINITY)
-        }),
+                m.unwrap_or(f32::NEG_INFINITY)
+            },
+        ),
         Layer::AvgPool {
             kernel,
             stride,
@@ -168,53 +204,73 @@ pub fn apply<'a>(layer: &Layer, x: &Tensor, tensor: &impl Fn(&str) -> &'a [f32])
             ceil_mode,
             count_include_pad,
             divisor_override,
-        } => pool(x, kernel, |a, len| pool_len(len, kernel[a], stride[a], padding[a], 1, ceil_mode), |x, c, o| {
-            // The window in padded coordinates, clipped to the padded input, then to the input.
-            let (mut sum, mut inside, mut padded) = (0.0f64, 1usize, 1usize);
-            let mut ranges = Vec::new();
-            for a in 0..o.len() {
-                let len = x.shape[a + 1] as isize;
-                let start = (o[a] * stride[a]) as isize - padding[a] as isize;
-                let end = (start + kernel[a] as isize).min(len + padding[a] as isize);
-                padded *= (end - start) as usize;
-                let (s, e) = (start.max(0), end.min(len));
-                inside *= (e - s).max(0) as usize;
-                ranges.push((s as usize, e.max(s) as usize - s as usize));
-            }
-            let extent: Vec<usize> = ranges.iter().map(|r| r.1).collect();
-            for k in indices(&extent) {
-                let mut pos = vec![c];
-                pos.extend(k.iter().zip(&ranges).map(|(k, r)| r.0 + k));
-                sum += f64::from(x.data[offset(&x.shape, &pos)]);
-            }
-            let divisor = divisor_override.unwrap_or(if count_include_pad { padded } else { inside });
-            if divisor == 0 { 0.0 } else { (sum / divisor as f64) as f32 }
-        }),
-        Layer::AdaptiveAvgPool { output } | Layer::AdaptiveMaxPool { output } => {
-            let is_max = matches!(layer, Layer::AdaptiveMaxPool { .. });
-            pool(x, output, |a, _| output[a], |x, c, o| {
+        } => pool(
+            x,
+            kernel,
+            |a, len| pool_len(len, kernel[a], stride[a], padding[a], 1, ceil_mode),
+            |x, c, o| {
+                // The window in padded coordinates, clipped to the padded input, then to the input.
+                let (mut sum, mut inside, mut padded) = (0.0f64, 1usize, 1usize);
                 let mut ranges = Vec::new();
                 for a in 0..o.len() {
-                    let (len, out) = (x.shape[a + 1], output[a]);
-                    let start = o[a] * len / out;
-                    let end = ((o[a] + 1) * len).div_ceil(out);
-                    ranges.push((start, end - start));
+                    let len = x.shape[a + 1] as isize;
+                    let start = (o[a] * stride[a]) as isize - padding[a] as isize;
+                    let end = (start + kernel[a] as isize).min(len + padding[a] as isize);
+                    padded *= (end - start) as usize;
+                    let (s, e) = (start.max(0), end.min(len));
+                    inside *= (e - s).max(0) as usize;
+                    ranges.push((s as usize, e.max(s) as usize - s as usize));
                 }
                 let extent: Vec<usize> = ranges.iter().map(|r| r.1).collect();
-                let mut values = Vec::new();
                 for k in indices(&extent) {
                     let mut pos = vec![c];
                     pos.extend(k.iter().zip(&ranges).map(|(k, r)| r.0 + k));
-                    values.push(x.data[offset(&x.shape, &pos)]);
+                    sum += f64::from(x.data[offset(&x.shape, &pos)]);
                 }
-                if is_max {
-                    values.iter().copied().fold(f32::NEG_INFINITY, |m, v| if m.is_nan() || m >= v { m } else { v })
+                let divisor =
+                    divisor_override.unwrap_or(if count_include_pad { padded } else { inside });
+                if divisor == 0 {
+                    0.0
                 } else {
-                    (values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64) as f32
+                    (sum / divisor as f64) as f32
                 }
-            })
+            },
+        ),
+        Layer::AdaptiveAvgPool { output } | Layer::AdaptiveMaxPool { output } => {
+            let is_max = matches!(layer, Layer::AdaptiveMaxPool { .. });
+            pool(
+                x,
+                output,
+                |a, _| output[a],
+                |x, c, o| {
+                    let mut ranges = Vec::new();
+                    for a in 0..o.len() {
+                        let (len, out) = (x.shape[a + 1], output[a]);
+                        let start = o[a] * len / out;
+                        let end = ((o[a] + 1) * len).div_ceil(out);
+                        ranges.push((start, end - start));
+                    }
+                    let extent: Vec<usize> = ranges.iter().map(|r| r.1).collect();
+                    let mut values = Vec::new();
+                    for k in indices(&extent) {
+                        let mut pos = vec![c];
+                        pos.extend(k.iter().zip(&ranges).map(|(k, r)| r.0 + k));
+                        values.push(x.data[offset(&x.shape, &pos)]);
+                    }
+                    if is_max {
+                        values.iter().copied().fold(f32::NEG_INFINITY, |m, v| {
+                            if m.is_nan() || m >= v { m } else { v }
+                        })
+                    } else {
+                        (values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64)
+                            as f32
+                    }
+                },
+            )
         }
-        Layer::BatchNorm { name, eps, affine, .. } => {
+        Layer::BatchNorm {
+            name, eps, affine, ..
+        } => {
             let (mean, var) = (get(name, "running_mean"), get(name, "running_var"));
             let (gamma, beta) = if affine {
                 (Some(get(name, "weight")), Some(get(name, "bias")))
@@ -224,8 +280,10 @@ pub fn apply<'a>(layer: &Layer, x: &Tensor, tensor: &impl Fn(&str) -> &'a [f32])
             let mut y = x.clone();
             for (idx, v) in indices(&x.shape).iter().zip(y.data.iter_mut()) {
                 let c = idx[0];
-                let norm = (f64::from(*v) - f64::from(mean[c])) / (f64::from(var[c]) + f64::from(eps)).sqrt();
-                *v = (norm * gamma.map_or(1.0, |g| f64::from(g[c])) + beta.map_or(0.0, |b| f64::from(b[c]))) as f32;
+                let norm = (f64::from(*v) - f64::from(mean[c]))
+                    / (f64::from(var[c]) + f64::from(eps)).sqrt();
+                *v = (norm * gamma.map_or(1.0, |g| f64::from(g[c]))
+                    + beta.map_or(0.0, |b| f64::from(b[c]))) as f32;
             }
             y
         }
@@ -245,7 +303,8 @@ pub fn apply<'a>(layer: &Layer, x: &Tensor, tensor: &impl Fn(&str) -> &'a [f32])
                 for o in 0..out_features {
                     let mut sum = bias.map_or(0.0, |b| f64::from(b[o]));
                     for i in 0..in_features {
-                        sum += f64::from(weight[o * in_features + i]) * f64::from(x.data[r * in_features + i]);
+                        sum += f64::from(weight[o * in_features + i])
+                            * f64::from(x.data[r * in_features + i]);
                     }
                     data.push(sum as f32);
                 }
@@ -260,7 +319,10 @@ pub fn apply<'a>(layer: &Layer, x: &Tensor, tensor: &impl Fn(&str) -> &'a [f32])
             let mut shape = x.shape[..s].to_vec();
             shape.push(x.shape[s..=e].iter().product());
             shape.extend(&x.shape[e + 1..]);
-            Tensor { shape, data: x.data.clone() }
+            Tensor {
+                shape,
+                data: x.data.clone(),
+            }
         }
         Layer::Activation(act) => {
             let mut y = x.clone();
@@ -270,7 +332,13 @@ pub fn apply<'a>(layer: &Layer, x: &Tensor, tensor: &impl Fn(&str) -> &'a [f32])
                     Activation::Identity => z,
                     Activation::Relu => z.max(0.0),
                     Activation::Relu6 => z.clamp(0.0, 6.0),
-                    Activation::LeakyRelu(slope) => if z >= 0.0 { z } else { z * f64::from(slope) },
+                    Activation::LeakyRelu(slope) => {
+                        if z >= 0.0 {
+                            z
+                        } else {
+                            z * f64::from(slope)
+                        }
+                    }
                     Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
                     Activation::Tanh => z.tanh(),
                 } as f32;
@@ -291,7 +359,9 @@ pub fn apply<'a>(layer: &Layer, x: &Tensor, tensor: &impl Fn(&str) -> &'a [f32])
                     offset(&x.shape, &j)
                 };
                 let n = x.shape[axis];
-                let m = (0..n).map(|t| f64::from(x.data[at(t)])).fold(f64::NEG_INFINITY, f64::max);
+                let m = (0..n)
+                    .map(|t| f64::from(x.data[at(t)]))
+                    .fold(f64::NEG_INFINITY, f64::max);
                 let sum: f64 = (0..n).map(|t| (f64::from(x.data[at(t)]) - m).exp()).sum();
                 for t in 0..n {
                     y.data[at(t)] = ((f64::from(x.data[at(t)]) - m).exp() / sum) as f32;

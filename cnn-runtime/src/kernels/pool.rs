@@ -134,7 +134,13 @@ fn adaptive_window(o: usize, len: usize, out: usize) -> (usize, usize) {
     (o * len / out, ((o + 1) * len).div_ceil(out))
 }
 
-fn adaptive<const MAX: bool>(channels: usize, i: Extent, o: Extent, input: &[f32], output: &mut [f32]) {
+fn adaptive<const MAX: bool>(
+    channels: usize,
+    i: Extent,
+    o: Extent,
+    input: &[f32],
+    output: &mut [f32],
+) {
     for (x, y) in input
         .chunks_exact(i.volume())
         .zip(output.chunks_exact_mut(o.volume()))

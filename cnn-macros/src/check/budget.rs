@@ -1,0 +1,128 @@
+use super::{Node, fmt_bytes, fmt_count};
+use crate::ctxt::Ctxt;
+use crate::plan::Plan;
+use crate::syntax::{Budget, BudgetKey};
+
+/// The network's figures that budgets limit.
+pub struct Figures {
+    pub params: u64,
+    pub macs: u64,
+    pub weight_bytes: u64,
+    pub arena_bytes: u64,
+}
+
+impl Figures {
+    pub fn of(nodes: &[Node], plan: &Plan) -> Option<Figures> {
+        let sum =
+            |f: &dyn Fn(&Node) -> u64| nodes.iter().try_fold(0u64, |a, n| a.checked_add(f(n)));
+        let stored = plan
+            .tensors
+            .iter()
+            .try_fold(0u64, |a, t| a.checked_add(t.shape.iter().product()))?;
+        Some(Figures {
+            params: sum(&|n| n.params)?,
+            macs: sum(&|n| n.macs)?,
+            weight_bytes: stored.checked_mul(4)?,
+            arena_bytes: plan.arena_len.checked_mul(4)?,
+        })
+    }
+
+    pub fn get(&self, key: BudgetKey) -> u64 {
+        match key {
+            BudgetKey::Params => self.params,
+            BudgetKey::Macs => self.macs,
+            BudgetKey::Weights => self.weight_bytes,
+            BudgetKey::Memory => self.arena_bytes,
+        }
+    }
+}
+
+/// A budget is the author's promise about the deployed network (it fits the device's flash or
+/// RAM, it runs in time); a network over it must not compile. Rejects `params <= 60_000` on a
+/// LeNet-5 with 61,706 parameters, naming the layers that weigh most.
+pub fn check_budgets(
+    budget: &Budget,
+    nodes: &[Node],
+    plan: &Plan,
+    figures: &Figures,
+    cx: &mut Ctxt,
+) {
+    for item in &budget.items {
+        let value = figures.get(item.key);
+        if value <= item.limit {
+            continue;
+        }
+        let show = |n: u64| {
+            if item.key.is_bytes() {
+                format!("{} ({})", fmt_bytes(n), fmt_count(n))
+            } else {
+                fmt_count(n)
+            }
+        };
+        let (what, contributors) = match item.key {
+            BudgetKey::Params => (
+                "parameters",
+                top(nodes.iter().map(|n| (n.label(), n.params)), false),
+            ),
+            BudgetKey::Macs => (
+                "multiply-accumulates",
+                top(nodes.iter().map(|n| (n.label(), n.macs)), false),
+            ),
+            BudgetKey::Weights => (
+                "bytes of weights",
+                top(
+                    nodes.iter().map(|n| {
+                        (
+                            n.label(),
+                            4 * n
+                                .tensors
+                                .iter()
+                                .map(|t| t.1.iter().product::<u64>())
+                                .sum::<u64>(),
+                        )
+                    }),
+                    true,
+                ),
+            ),
+            BudgetKey::Memory => (
+                "bytes of activations at its peak",
+                format!(
+                    "live at the peak: {}",
+                    top(
+                        plan.peak_tensors
+                            .iter()
+                            .map(|&(n, len)| (nodes[n].label(), 4 * len)),
+                        true
+                    )
+                ),
+            ),
+        };
+        let over = value - item.limit;
+        cx.error(
+            item.span,
+            format!(
+                "the network needs {} {what}, over its `{}` budget of {} by {} (hint: {})",
+                show(value),
+                item.key.name(),
+                show(item.limit),
+                show(over),
+                if item.key == BudgetKey::Memory {
+                    contributors
+                } else {
+                    format!("the largest are {contributors}")
+                }
+            ),
+        );
+    }
+}
+
+/// The three largest contributions, as "`fc1` 48,120, `fc2` 10,164, `conv2` 2,416".
+fn top(items: impl Iterator<Item = (String, u64)>, bytes: bool) -> String {
+    let mut all: Vec<(String, u64)> = items.filter(|(_, v)| *v > 0).collect();
+    all.sort_by(|a, b| b.1.cmp(&a.1));
+    all.iter()
+        .take(3)
+        .map(|(l, v)| format!("{l} {}", if bytes { fmt_bytes(*v) } else { fmt_count(*v) }))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

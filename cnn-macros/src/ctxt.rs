@@ -1,0 +1,36 @@
+//! Error collection: every stage records its problems here and goes on, so that an author sees
+//! all the errors of a declaration in one build (as serde's `Ctxt`).
+
+use proc_macro2::{Span, TokenStream};
+
+#[derive(Default)]
+pub struct Ctxt {
+    errors: Vec<syn::Error>,
+}
+
+impl Ctxt {
+    pub fn error(&mut self, span: Span, msg: impl std::fmt::Display) {
+        self.errors.push(syn::Error::new(span, msg));
+    }
+
+    pub fn push(&mut self, error: syn::Error) {
+        self.errors.push(error);
+    }
+
+    /// Number of errors so far.
+    pub fn len(&self) -> usize {
+        self.errors.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// All errors as `compile_error!` invocations.
+    pub fn into_compile_errors(self) -> TokenStream {
+        self.errors
+            .into_iter()
+            .map(|e| e.into_compile_error())
+            .collect()
+    }
+}

@@ -1,0 +1,314 @@
+//! Stage 5, emit: the network's struct, its `Network` implementation with the constants the
+//! checks computed, and a forward pass of specialised steps over one arena.
+
+mod steps;
+mod summary;
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+
+use crate::check::Figures;
+use crate::check::{Node, Resolved};
+use crate::ir::{Act, Network};
+use crate::plan::Plan;
+
+pub use summary::summary;
+
+pub(crate) fn usize_lit(n: u64) -> Literal {
+    Literal::usize_unsuffixed(n as usize)
+}
+
+pub(crate) fn f32_lit(x: f64) -> Literal {
+    Literal::f32_suffixed(x as f32)
+}
+
+fn usizes(values: &[u64]) -> TokenStream {
+    let items = values.iter().map(|&v| usize_lit(v));
+    quote!(&[#(#items),*])
+}
+
+pub(crate) fn activation(act: Option<Act>) -> TokenStream {
+    match act {
+        None => quote!(__cnn::Activation::Identity),
+        Some(Act::Relu) => quote!(__cnn::Activation::Relu),
+        Some(Act::Relu6) => quote!(__cnn::Activation::Relu6),
+        Some(Act::LeakyRelu(s)) => {
+            let s = f32_lit(s);
+            quote!(__cnn::Activation::LeakyRelu(#s))
+        }
+        Some(Act::Sigmoid) => quote!(__cnn::Activation::Sigmoid),
+        Some(Act::Tanh) => quote!(__cnn::Activation::Tanh),
+    }
+}
+
+/// The struct as the author declared it, with its attributes and visibility.
+fn struct_item(net: &Network) -> TokenStream {
+    let decl = net.decl;
+    let (attrs, vis, name) = (&decl.attrs, &decl.vis, &decl.name);
+    quote! {
+        #(#attrs)*
+        #vis struct #name {
+            weights: ::cnn::__private::Weights,
+        }
+    }
+}
+
+/// The full expansion of a network that passed every check.
+pub fn expand(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) -> TokenStream {
+    let name = &net.decl.name;
+    let name_str = name.to_string();
+    let input_shape = usizes(&net.input.as_ref().map_or_else(Vec::new, |s| s.dims.clone()));
+    let output_dims = nodes.last().map_or_else(
+        || net.input.as_ref().map_or_else(Vec::new, |s| s.dims.clone()),
+        |n| n.output.clone(),
+    );
+    let output_shape = usizes(&output_dims);
+    let input_len = usize_lit(net.input.as_ref().map_or(0, |s| s.dims.iter().product()));
+    let output_len = usize_lit(output_dims.iter().product());
+    let params = usize_lit(figures.params);
+    let macs = Literal::u64_suffixed(figures.macs);
+    let weight_bytes = usize_lit(figures.weight_bytes);
+    let arena_bytes = usize_lit(figures.arena_bytes);
+    let arena_len = usize_lit(plan.arena_len);
+    let weights_len = usize_lit(plan.weights_len);
+    let layers = nodes.iter().map(layer_desc);
+    let tensors = plan.tensors.iter().map(|t| {
+        let (key, shape, offset) = (&t.key, usizes(&t.shape), usize_lit(t.offset));
+        quote!(__cnn::TensorSpec { name: #key, shape: #shape, offset: #offset })
+    });
+    let summary = summary(net, nodes, plan, figures);
+    let prepare = nodes.iter().enumerate().filter_map(|(i, n)| {
+        let Resolved::BatchNorm {
+            channels,
+            eps,
+            affine,
+        } = n.op
+        else {
+            return None;
+        };
+        let slot = usize_lit(plan.norm_slots[i]?);
+        let var = usize_lit(plan.tensor(nodes, i, "running_var")?);
+        let (gamma, beta) = if affine {
+            let g = usize_lit(plan.tensor(nodes, i, "weight")?);
+            let b = usize_lit(plan.tensor(nodes, i, "bias")?);
+            (
+                quote!(::core::option::Option::Some(#g)),
+                quote!(::core::option::Option::Some(#b)),
+            )
+        } else {
+            (
+                quote!(::core::option::Option::None),
+                quote!(::core::option::Option::None),
+            )
+        };
+        let (c, eps) = (usize_lit(channels), f32_lit(eps));
+        Some(quote!(__cnn::prepare_norm(&mut weights, #c, #var, #gamma, #beta, #eps, #slot);))
+    });
+    let (specs, calls) = steps::steps(nodes, plan);
+    let copy_through = plan
+        .copy_through
+        .then(|| quote!(output.copy_from_slice(input);));
+    let item = struct_item(net);
+    quote! {
+        #item
+        const _: () = {
+            use ::cnn::__private as __cnn;
+            #(#specs)*
+            impl __cnn::Network for #name {
+                const NAME: &'static str = #name_str;
+                const INPUT_SHAPE: &'static [usize] = #input_shape;
+                const OUTPUT_SHAPE: &'static [usize] = #output_shape;
+                const INPUT_LEN: usize = #input_len;
+                const OUTPUT_LEN: usize = #output_len;
+                const PARAMS: usize = #params;
+                const WEIGHT_BYTES: usize = #weight_bytes;
+                const MACS: u64 = #macs;
+                const ARENA_BYTES: usize = #arena_bytes;
+                const ARENA_LEN: usize = #arena_len;
+                const WEIGHTS_LEN: usize = #weights_len;
+                const LAYERS: &'static [__cnn::Layer] = &[#(#layers),*];
+                const TENSORS: &'static [__cnn::TensorSpec] = &[#(#tensors),*];
+                const SUMMARY: &'static str = #summary;
+
+                fn from_weights(mut weights: __cnn::Weights) -> ::core::result::Result<Self, __cnn::Error> {
+                    if weights.len() != #weights_len {
+                        return ::core::result::Result::Err(__cnn::Error::WeightsLength {
+                            expected: #weights_len,
+                            found: weights.len(),
+                        });
+                    }
+                    #(#prepare)*
+                    ::core::result::Result::Ok(Self { weights })
+                }
+
+                fn weights(&self) -> &[f32] {
+                    &self.weights
+                }
+
+                fn forward(&self, input: &[f32], output: &mut [f32], arena: &mut [f32]) -> ::core::result::Result<(), __cnn::Error> {
+                    __cnn::check_buffers::<Self>(input, output, arena)?;
+                    let w: &[f32] = &self.weights;
+                    let _ = (&w, &arena);
+                    #(#calls)*
+                    #copy_through
+                    ::core::result::Result::Ok(())
+                }
+            }
+        };
+    }
+}
+
+/// What a network that failed its checks expands to: the struct and an implementation that
+/// cannot run, so that the author's code using it adds no errors of its own.
+pub fn fallback(net: &Network) -> TokenStream {
+    let name = &net.decl.name;
+    let item = struct_item(net);
+    quote! {
+        #item
+        const _: () = {
+            use ::cnn::__private as __cnn;
+            impl __cnn::Network for #name {
+                const NAME: &'static str = "";
+                const INPUT_SHAPE: &'static [usize] = &[];
+                const OUTPUT_SHAPE: &'static [usize] = &[];
+                const INPUT_LEN: usize = 0;
+                const OUTPUT_LEN: usize = 0;
+                const PARAMS: usize = 0;
+                const WEIGHT_BYTES: usize = 0;
+                const MACS: u64 = 0;
+                const ARENA_BYTES: usize = 0;
+                const ARENA_LEN: usize = 0;
+                const WEIGHTS_LEN: usize = 0;
+                const LAYERS: &'static [__cnn::Layer] = &[];
+                const TENSORS: &'static [__cnn::TensorSpec] = &[];
+                const SUMMARY: &'static str = "";
+                fn from_weights(_: __cnn::Weights) -> ::core::result::Result<Self, __cnn::Error> {
+                    ::core::unimplemented!()
+                }
+                fn weights(&self) -> &[f32] {
+                    ::core::unimplemented!()
+                }
+                fn forward(&self, _: &[f32], _: &mut [f32], _: &mut [f32]) -> ::core::result::Result<(), __cnn::Error> {
+                    ::core::unimplemented!()
+                }
+            }
+        };
+    }
+}
+
+/// The runtime's description of a layer (`Network::LAYERS`).
+fn layer_desc(node: &Node) -> TokenStream {
+    let name = node
+        .layer
+        .name
+        .as_ref()
+        .map_or_else(String::new, |n| n.to_string());
+    match &node.op {
+        Resolved::Conv {
+            in_channels,
+            out_channels,
+            kernel,
+            stride,
+            padding,
+            padding_end,
+            dilation,
+            groups,
+            bias,
+        } => {
+            let (ci, co, g) = (
+                usize_lit(*in_channels),
+                usize_lit(*out_channels),
+                usize_lit(*groups),
+            );
+            let (k, s, p, pe, d) = (
+                usizes(kernel),
+                usizes(stride),
+                usizes(padding),
+                usizes(padding_end),
+                usizes(dilation),
+            );
+            quote!(__cnn::Layer::Conv { name: #name, in_channels: #ci, out_channels: #co, kernel: #k, stride: #s, padding: #p, padding_end: #pe, dilation: #d, groups: #g, bias: #bias })
+        }
+        Resolved::Pool {
+            max: true,
+            kernel,
+            stride,
+            padding,
+            dilation,
+            ceil_mode,
+            ..
+        } => {
+            let (k, s, p, d) = (
+                usizes(kernel),
+                usizes(stride),
+                usizes(padding),
+                usizes(dilation),
+            );
+            quote!(__cnn::Layer::MaxPool { kernel: #k, stride: #s, padding: #p, dilation: #d, ceil_mode: #ceil_mode })
+        }
+        Resolved::Pool {
+            max: false,
+            kernel,
+            stride,
+            padding,
+            ceil_mode,
+            count_include_pad,
+            divisor_override,
+            ..
+        } => {
+            let (k, s, p) = (usizes(kernel), usizes(stride), usizes(padding));
+            let div = match divisor_override {
+                Some(d) => {
+                    let d = usize_lit(*d);
+                    quote!(::core::option::Option::Some(#d))
+                }
+                None => quote!(::core::option::Option::None),
+            };
+            quote!(__cnn::Layer::AvgPool { kernel: #k, stride: #s, padding: #p, ceil_mode: #ceil_mode, count_include_pad: #count_include_pad, divisor_override: #div })
+        }
+        Resolved::Adaptive { max, output } => {
+            let o = usizes(output);
+            if *max {
+                quote!(__cnn::Layer::AdaptiveMaxPool { output: #o })
+            } else {
+                quote!(__cnn::Layer::AdaptiveAvgPool { output: #o })
+            }
+        }
+        Resolved::BatchNorm {
+            channels,
+            eps,
+            affine,
+        } => {
+            let (c, e) = (usize_lit(*channels), f32_lit(*eps));
+            quote!(__cnn::Layer::BatchNorm { name: #name, num_features: #c, eps: #e, affine: #affine })
+        }
+        Resolved::Linear {
+            in_features,
+            out_features,
+            bias,
+        } => {
+            let (i, o) = (usize_lit(*in_features), usize_lit(*out_features));
+            quote!(__cnn::Layer::Linear { name: #name, in_features: #i, out_features: #o, bias: #bias })
+        }
+        Resolved::Flatten { start_dim, end_dim } => {
+            let (s, e) = (
+                Literal::isize_unsuffixed(*start_dim as isize),
+                Literal::isize_unsuffixed(*end_dim as isize),
+            );
+            quote!(__cnn::Layer::Flatten { start_dim: #s, end_dim: #e })
+        }
+        Resolved::Act(a) => {
+            let a = activation(Some(*a));
+            quote!(__cnn::Layer::Activation(#a))
+        }
+        Resolved::Softmax { dim, .. } => {
+            let d = Literal::isize_unsuffixed(*dim as isize);
+            quote!(__cnn::Layer::Softmax { dim: #d })
+        }
+        Resolved::Identity => quote!(__cnn::Layer::Identity),
+    }
+}
+
+pub(crate) fn spec_ident(step: usize) -> proc_macro2::Ident {
+    format_ident!("__Step{}", step)
+}

@@ -1,0 +1,278 @@
+//! One step of the forward pass: a spec type carrying the step's sizes as constants, and the
+//! call of the runtime kernel on the step's buffers.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::{activation, spec_ident, usize_lit};
+use crate::check::{Node, Resolved};
+use crate::plan::{Buf, Plan, StepKind};
+
+/// `__cnn::Extent { d, h, w }` from the spatial sizes of a 1-d, 2-d or 3-d layer; missing
+/// leading axes get `fill`.
+fn extent(spatial: &[u64], fill: u64) -> TokenStream {
+    let mut e = vec![fill; 3 - spatial.len().min(3)];
+    e.extend(spatial);
+    let (d, h, w) = (usize_lit(e[0]), usize_lit(e[1]), usize_lit(e[2]));
+    quote!(__cnn::Extent { d: #d, h: #h, w: #w })
+}
+
+/// A weight tensor's slice of the buffer.
+fn slice(offset: u64, len: u64) -> TokenStream {
+    let (a, b) = (usize_lit(offset), usize_lit(offset + len));
+    quote!(&w[#a..#b])
+}
+
+fn norm(nodes: &[Node], plan: &Plan, bn: Option<usize>) -> TokenStream {
+    let Some(i) = bn else {
+        return quote!(::core::option::Option::None);
+    };
+    let Resolved::BatchNorm { channels, .. } = nodes[i].op else {
+        unreachable!("fused norm is a batch norm")
+    };
+    let mean = slice(plan.tensor(nodes, i, "running_mean").unwrap_or(0), channels);
+    let slot = plan.norm_slots[i].unwrap_or(0);
+    let (scale, shift) = (slice(slot, channels), slice(slot + channels, channels));
+    quote!(::core::option::Option::Some(__cnn::Norm { mean: #mean, scale: #scale, shift: #shift }))
+}
+
+fn bias(nodes: &[Node], plan: &Plan, node: usize, has: bool, len: u64) -> TokenStream {
+    match plan.tensor(nodes, node, "bias") {
+        Some(off) if has => {
+            let s = slice(off, len);
+            quote!(::core::option::Option::Some(#s))
+        }
+        _ => quote!(::core::option::Option::None),
+    }
+}
+
+/// Binds `src` and `dst` for a step that reads one buffer and writes another.
+fn bind_pair(src: Buf, dst: Buf) -> TokenStream {
+    let range = |offset: u64, len: u64| (usize_lit(offset), usize_lit(offset + len));
+    match (src, dst) {
+        (
+            Buf::Arena {
+                offset: so,
+                len: sl,
+            },
+            Buf::Arena {
+                offset: d_o,
+                len: dl,
+            },
+        ) => {
+            let (so, sl, d_o, dl) = (usize_lit(so), usize_lit(sl), usize_lit(d_o), usize_lit(dl));
+            quote!(let (src, dst) = __cnn::split(arena, (#so, #sl), (#d_o, #dl));)
+        }
+        (src, dst) => {
+            let src = match src {
+                Buf::Input => quote!(input),
+                Buf::Arena { offset, len } => {
+                    let (a, b) = range(offset, len);
+                    quote!(&arena[#a..#b])
+                }
+                Buf::Output => quote!(&*output),
+            };
+            let dst = match dst {
+                Buf::Output => quote!(&mut *output),
+                Buf::Arena { offset, len } => {
+                    let (a, b) = range(offset, len);
+                    quote!(&mut arena[#a..#b])
+                }
+                Buf::Input => unreachable!("the input is never written"),
+            };
+            quote!(let (src, dst): (&[f32], &mut [f32]) = (#src, #dst);)
+        }
+    }
+}
+
+/// The spec items and the forward-pass statements of every step.
+pub fn steps(nodes: &[Node], plan: &Plan) -> (Vec<TokenStream>, Vec<TokenStream>) {
+    let mut specs = Vec::new();
+    let mut calls = Vec::new();
+    for (i, step) in plan.steps.iter().enumerate() {
+        let spec = spec_ident(i);
+        let pair = bind_pair(step.src, step.dst);
+        let call = match &step.kind {
+            StepKind::Conv {
+                node,
+                norm: bn,
+                act,
+            } => {
+                let n = &nodes[*node];
+                let Resolved::Conv {
+                    in_channels,
+                    out_channels,
+                    kernel,
+                    stride,
+                    padding,
+                    dilation,
+                    groups,
+                    bias: has_bias,
+                    ..
+                } = &n.op
+                else {
+                    unreachable!()
+                };
+                let (ci, co, g) = (
+                    usize_lit(*in_channels),
+                    usize_lit(*out_channels),
+                    usize_lit(*groups),
+                );
+                let (input, output) = (extent(&n.input[1..], 1), extent(&n.output[1..], 1));
+                let (k, s, p, d) = (
+                    extent(kernel, 1),
+                    extent(stride, 1),
+                    extent(padding, 0),
+                    extent(dilation, 1),
+                );
+                let act = activation(*act);
+                specs.push(quote! {
+                    struct #spec;
+                    impl __cnn::ConvSpec for #spec {
+                        const IN_CHANNELS: usize = #ci;
+                        const OUT_CHANNELS: usize = #co;
+                        const GROUPS: usize = #g;
+                        const INPUT: __cnn::Extent = #input;
+                        const OUTPUT: __cnn::Extent = #output;
+                        const KERNEL: __cnn::Extent = #k;
+                        const STRIDE: __cnn::Extent = #s;
+                        const PADDING: __cnn::Extent = #p;
+                        const DILATION: __cnn::Extent = #d;
+                        const ACTIVATION: __cnn::Activation = #act;
+                    }
+                });
+                let weight = slice(
+                    plan.tensor(nodes, *node, "weight").unwrap_or(0),
+                    n.tensors[0].1.iter().product(),
+                );
+                let b = bias(nodes, plan, *node, *has_bias, *out_channels);
+                let nm = norm(nodes, plan, *bn);
+                quote!(__cnn::conv::<#spec>(src, #weight, #b, #nm, dst);)
+            }
+            StepKind::Linear {
+                node,
+                norm: bn,
+                act,
+            } => {
+                let n = &nodes[*node];
+                let Resolved::Linear {
+                    in_features,
+                    out_features,
+                    bias: has_bias,
+                } = n.op
+                else {
+                    unreachable!()
+                };
+                let (fi, fo) = (usize_lit(in_features), usize_lit(out_features));
+                let weight = slice(
+                    plan.tensor(nodes, *node, "weight").unwrap_or(0),
+                    in_features * out_features,
+                );
+                let b = bias(nodes, plan, *node, has_bias, out_features);
+                let nm = norm(nodes, plan, *bn);
+                let act = activation(*act);
+                quote!(__cnn::linear::<#fi, #fo>(src, #weight, #b, #nm, #act, dst);)
+            }
+            StepKind::Pool { node } | StepKind::Adaptive { node } => {
+                let n = &nodes[*node];
+                let c = usize_lit(n.input[0]);
+                let (input, output) = (extent(&n.input[1..], 1), extent(&n.output[1..], 1));
+                let one = extent(&[], 1);
+                let zero = extent(&[], 0);
+                let (k, s, p, d, cip, div, kernel_fn) = match &n.op {
+                    Resolved::Pool {
+                        max,
+                        kernel,
+                        stride,
+                        padding,
+                        dilation,
+                        count_include_pad,
+                        divisor_override,
+                        ..
+                    } => (
+                        extent(kernel, 1),
+                        extent(stride, 1),
+                        extent(padding, 0),
+                        extent(dilation, 1),
+                        *count_include_pad,
+                        usize_lit(divisor_override.unwrap_or(0)),
+                        if *max {
+                            quote!(max_pool)
+                        } else {
+                            quote!(avg_pool)
+                        },
+                    ),
+                    Resolved::Adaptive { max, .. } => (
+                        one.clone(),
+                        one.clone(),
+                        zero,
+                        one,
+                        false,
+                        usize_lit(0),
+                        if *max {
+                            quote!(adaptive_max_pool)
+                        } else {
+                            quote!(adaptive_avg_pool)
+                        },
+                    ),
+                    _ => unreachable!(),
+                };
+                specs.push(quote! {
+                    struct #spec;
+                    impl __cnn::PoolSpec for #spec {
+                        const CHANNELS: usize = #c;
+                        const INPUT: __cnn::Extent = #input;
+                        const OUTPUT: __cnn::Extent = #output;
+                        const KERNEL: __cnn::Extent = #k;
+                        const STRIDE: __cnn::Extent = #s;
+                        const PADDING: __cnn::Extent = #p;
+                        const DILATION: __cnn::Extent = #d;
+                        const COUNT_INCLUDE_PAD: bool = #cip;
+                        const DIVISOR_OVERRIDE: usize = #div;
+                    }
+                });
+                quote!(__cnn::#kernel_fn::<#spec>(src, dst);)
+            }
+            StepKind::BatchNorm { node, act } => {
+                let n = &nodes[*node];
+                let plane = usize_lit(n.input[1..].iter().product());
+                let nm = norm(nodes, plan, Some(*node));
+                let act = activation(*act);
+                in_place(
+                    step.src,
+                    step.dst,
+                    quote!(if let ::core::option::Option::Some(norm) = #nm { __cnn::batch_norm(dst, #plane, norm, #act); }),
+                )
+            }
+            StepKind::Act(a) => {
+                let act = activation(Some(*a));
+                in_place(step.src, step.dst, quote!(__cnn::activate(dst, #act);))
+            }
+            StepKind::Softmax { len, inner } => {
+                let (l, n) = (usize_lit(*len), usize_lit(*inner));
+                in_place(step.src, step.dst, quote!(__cnn::softmax(dst, #l, #n);))
+            }
+        };
+        let call = if step.kind.in_place() {
+            call
+        } else {
+            quote!(#pair #call)
+        };
+        calls.push(quote!({ #call }));
+    }
+    (specs, calls)
+}
+
+/// An in-place step: on its buffer, or on a copy of the input.
+fn in_place(src: Buf, dst: Buf, op: TokenStream) -> TokenStream {
+    let target = match dst {
+        Buf::Output => quote!(&mut *output),
+        Buf::Arena { offset, len } => {
+            let (a, b) = (usize_lit(offset), usize_lit(offset + len));
+            quote!(&mut arena[#a..#b])
+        }
+        Buf::Input => unreachable!("the input is never written"),
+    };
+    let copy = (src != dst).then(|| quote!(dst.copy_from_slice(input);));
+    quote!(let dst: &mut [f32] = #target; #copy #op)
+}
