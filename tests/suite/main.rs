@@ -1,1 +1,9 @@
-fn main() {}
+//! The test suite, one binary: the generated code against the reference implementation and
+//! against PyTorch, the ONNX conformance cases, the loader, and the compile errors (trybuild).
+
+mod common;
+mod conformance;
+mod golden;
+mod layers;
+mod loader;
+mod ui;
