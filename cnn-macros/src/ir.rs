@@ -278,9 +278,12 @@ pub fn lower<'a>(decl: &'a NetworkDecl, cx: &mut Ctxt) -> Network<'a> {
             }
         }
     }
-    if net.input.is_none()
-        && !matches!(decl.entries.first(), Some(Entry::Shape { key, .. }) if key == "input")
-    {
+    let input_written = decl
+        .entries
+        .iter()
+        .any(|e| matches!(e, Entry::Shape { key, .. } if key == "input"));
+    let shape_first = matches!(decl.entries.first(), Some(Entry::Shape { .. }));
+    if net.input.is_none() && !input_written && !shape_first {
         cx.error(
             decl.name.span(),
             format!(

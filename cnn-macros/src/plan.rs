@@ -51,6 +51,18 @@ pub enum StepKind {
 }
 
 impl StepKind {
+    /// The node that starts the step (the producing layer of a fused group), if any.
+    pub fn first_node(&self) -> Option<usize> {
+        match self {
+            StepKind::Conv { node, .. }
+            | StepKind::Linear { node, .. }
+            | StepKind::Pool { node }
+            | StepKind::Adaptive { node }
+            | StepKind::BatchNorm { node, .. } => Some(*node),
+            StepKind::Act(_) | StepKind::Softmax { .. } => None,
+        }
+    }
+
     /// Whether the step rewrites its input instead of writing a new tensor.
     pub fn in_place(&self) -> bool {
         matches!(
@@ -267,7 +279,7 @@ fn assign_buffers(
                 len,
                 def: i,
                 last: i,
-                node: last_node,
+                node: kind.first_node().unwrap_or(last_node),
                 offset: 0,
             });
             Slot::Tensor(tensors.len() - 1)

@@ -26,7 +26,7 @@ pub fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
         .map(|c| (distance(&lower, &c.to_lowercase()), *c))
-        .filter(|(d, c)| *d <= (c.len().max(name.len()) / 3).max(1))
+        .filter(|(d, c)| *d <= (c.len().max(name.len()) / 3).max(2) && *d < c.len().min(name.len()))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }

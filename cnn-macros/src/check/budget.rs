@@ -54,7 +54,7 @@ pub fn check_budgets(
         }
         let show = |n: u64| {
             if item.key.is_bytes() {
-                format!("{} ({})", fmt_bytes(n), fmt_count(n))
+                format!("{} bytes ({})", fmt_count(n), fmt_bytes(n))
             } else {
                 fmt_count(n)
             }
@@ -69,7 +69,7 @@ pub fn check_budgets(
                 top(nodes.iter().map(|n| (n.label(), n.macs)), false),
             ),
             BudgetKey::Weights => (
-                "bytes of weights",
+                "of weights",
                 top(
                     nodes.iter().map(|n| {
                         (
@@ -85,7 +85,7 @@ pub fn check_budgets(
                 ),
             ),
             BudgetKey::Memory => (
-                "bytes of activations at its peak",
+                "of activations at its peak",
                 format!(
                     "live at the peak: {}",
                     top(

@@ -14,6 +14,11 @@ pub fn fmt_shape(dims: &[u64]) -> String {
     format!("[{}]", parts.join(", "))
 }
 
+/// A shape as messages show it: `` `[16, 5, 5]` ``.
+pub fn code_shape(dims: &[u64]) -> String {
+    format!("`{}`", fmt_shape(dims))
+}
+
 /// `61_706` as `61,706`.
 pub fn fmt_count(n: u64) -> String {
     let digits = n.to_string();

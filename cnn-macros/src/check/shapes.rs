@@ -1,6 +1,6 @@
 use proc_macro2::Span;
 
-use super::fmt_shape;
+use super::code_shape;
 use crate::ctxt::Ctxt;
 use crate::ir::{Act, Checked, Layer, Network, Op, Padding};
 
@@ -88,7 +88,7 @@ pub fn infer_shapes<'a>(net: &'a Network, cx: &mut Ctxt) -> Option<Vec<Node<'a>>
             input.span,
             format!(
                 "the input shape {} overflows: its size does not fit in 64 bits",
-                fmt_shape(&shape)
+                code_shape(&shape)
             ),
         );
         false
@@ -116,7 +116,7 @@ pub fn infer_shapes<'a>(net: &'a Network, cx: &mut Ctxt) -> Option<Vec<Node<'a>>
                         layer.span,
                         format!(
                             "the output {} of {} overflows: its size does not fit in 64 bits",
-                            fmt_shape(&output),
+                            code_shape(&output),
                             layer.label(index)
                         ),
                     );
@@ -153,8 +153,8 @@ pub fn infer_shapes<'a>(net: &'a Network, cx: &mut Ctxt) -> Option<Vec<Node<'a>>
             out.span,
             format!(
                 "the declared output {} does not match the network's output {} (from {from})",
-                fmt_shape(&out.dims),
-                fmt_shape(&shape)
+                code_shape(&out.dims),
+                code_shape(&shape)
             ),
         );
     }
@@ -261,14 +261,14 @@ impl At<'_, '_> {
         format!(
             "{} receives {} from {}",
             self.label(),
-            fmt_shape(self.input),
+            code_shape(self.input),
             self.from
         )
     }
 
     /// "it receives `[16, 3, 3]` from `pool1`"
     fn it_receives(&self) -> String {
-        format!("it receives {} from {}", fmt_shape(self.input), self.from)
+        format!("it receives {} from {}", code_shape(self.input), self.from)
     }
 
     /// Spatial layers need `[C, spatial...]` with `dims` spatial axes.
@@ -306,14 +306,15 @@ impl At<'_, '_> {
             && c.value != actual
         {
             let msg = format!(
-                "`{name} = {}` does not match: {}, which has {actual} {}",
+                "`{name} = {}` does not match: {}, which has {actual} {}{}",
                 c.value,
                 self.receives(),
                 if name == "in_features" {
-                    "features"
+                    "feature"
                 } else {
-                    "channels"
-                }
+                    "channel"
+                },
+                if actual == 1 { "" } else { "s" }
             );
             self.cx.error(c.span, msg);
         }
@@ -354,7 +355,7 @@ impl At<'_, '_> {
                                 format!(
                                     "`padding = \"same\"` needs stride 1, but {} has stride {}",
                                     self.label(),
-                                    fmt_shape(&c.stride)
+                                    code_shape(&c.stride)
                                 ),
                             );
                         }
@@ -409,7 +410,7 @@ impl At<'_, '_> {
                     if p.padding[a] > p.kernel[a] / 2 {
                         return self.fail(p.padding_span, format!(
                             "padding {} of {} is more than half its kernel {} (hint: PyTorch allows at most `kernel_size / 2`)",
-                            fmt_shape(&p.padding), self.label(), fmt_shape(&p.kernel)
+                            code_shape(&p.padding), self.label(), code_shape(&p.kernel)
                         ));
                     }
                 }
@@ -599,18 +600,18 @@ impl At<'_, '_> {
             .map(|(i, (b, e))| i + b + e)
             .collect();
         let dilated = if dilation.iter().any(|&d| d != 1) {
-            format!(" (dilated to {})", fmt_shape(&window))
+            format!(" (dilated to {})", code_shape(&window))
         } else {
             String::new()
         };
         let padding = if pb.iter().chain(pe).any(|&p| p != 0) {
-            format!(", padded to {}", fmt_shape(&padded))
+            format!(", padded to {}", code_shape(&padded))
         } else {
             String::new()
         };
         let msg = format!(
             "the window {}{dilated} of {} is larger than its input: {}{padding}",
-            fmt_shape(kernel),
+            code_shape(kernel),
             self.label(),
             self.it_receives(),
         );

@@ -107,9 +107,9 @@ pub fn summary(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) ->
     let fused: Vec<String> = plan
         .steps
         .iter()
-        .filter(|s| s.last_node != first_node(&s.kind))
+        .filter(|s| s.last_node != s.kind.first_node().unwrap_or(s.last_node))
         .map(|s| {
-            let first = first_node(&s.kind);
+            let first = s.kind.first_node().unwrap_or(s.last_node);
             let parts: Vec<String> = (first..=s.last_node)
                 .map(|i| {
                     nodes[i]
@@ -126,16 +126,4 @@ pub fn summary(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) ->
         out.push_str(&format!("fused:   {}\n", fused.join(", ")));
     }
     out
-}
-
-fn first_node(kind: &crate::plan::StepKind) -> usize {
-    use crate::plan::StepKind::*;
-    match kind {
-        Conv { node, .. }
-        | Linear { node, .. }
-        | Pool { node }
-        | Adaptive { node }
-        | BatchNorm { node, .. } => *node,
-        Act(_) | Softmax { .. } => usize::MAX,
-    }
 }

@@ -1,0 +1,25 @@
+use cnn::{Network, cnn};
+
+cnn! {
+    /// LeNet-5 exactly at its budgets' edges.
+    #[budget(params <= 61_706, macs <= 416_520, weights <= 246_824, memory <= 23_520)]
+    pub struct LeNet5 {
+        input: [1, 28, 28],
+        conv1: Conv2d(6, 5, padding = 2),
+        ReLU,
+        pool1: MaxPool2d(2),
+        conv2: Conv2d(16, 5),
+        ReLU,
+        pool2: MaxPool2d(2),
+        Flatten,
+        fc1: Linear(120),
+        ReLU,
+        fc2: Linear(84),
+        ReLU,
+        fc3: Linear(10),
+    }
+}
+
+fn main() {
+    const _: () = assert!(LeNet5::PARAMS == 61_706);
+}
