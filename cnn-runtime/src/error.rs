@@ -48,8 +48,10 @@ pub enum TensorProblem {
     Dtype { name: String, found: String },
 }
 
+#[cfg(feature = "alloc")]
 struct Shape<'a>(&'a [usize]);
 
+#[cfg(feature = "alloc")]
 impl fmt::Display for Shape<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[")?;

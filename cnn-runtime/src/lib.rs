@@ -22,7 +22,7 @@ mod load;
 #[cfg(feature = "ndarray")]
 mod nd;
 mod network;
-#[cfg(feature = "alloc")]
+#[cfg(feature = "std")]
 pub mod reference;
 
 pub use error::Error;

@@ -152,7 +152,7 @@ pub trait Network: Sized {
     /// [`Error::InputLength`] if `input.len()` is not a multiple of `INPUT_LEN`.
     #[cfg(feature = "alloc")]
     fn infer_many(&self, input: &[f32]) -> Result<Vec<f32>, Error> {
-        if Self::INPUT_LEN == 0 || input.len() % Self::INPUT_LEN != 0 {
+        if Self::INPUT_LEN == 0 || !input.len().is_multiple_of(Self::INPUT_LEN) {
             return Err(Error::InputLength {
                 expected: Self::INPUT_LEN,
                 found: input.len(),

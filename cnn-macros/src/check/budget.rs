@@ -119,7 +119,7 @@ pub fn check_budgets(
 /// The three largest contributions, as "`fc1` 48,120, `fc2` 10,164, `conv2` 2,416".
 fn top(items: impl Iterator<Item = (String, u64)>, bytes: bool) -> String {
     let mut all: Vec<(String, u64)> = items.filter(|(_, v)| *v > 0).collect();
-    all.sort_by(|a, b| b.1.cmp(&a.1));
+    all.sort_by_key(|a| std::cmp::Reverse(a.1));
     all.iter()
         .take(3)
         .map(|(l, v)| format!("{l} {}", if bytes { fmt_bytes(*v) } else { fmt_count(*v) }))

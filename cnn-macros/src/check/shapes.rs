@@ -4,6 +4,9 @@ use super::code_shape;
 use crate::ctxt::Ctxt;
 use crate::ir::{Act, Checked, Layer, Network, Op, Padding};
 
+/// State_dict tensors of a layer: key suffix and shape.
+pub type Tensors = Vec<(&'static str, Vec<u64>)>;
+
 /// A layer with every size known: what reaches it, what leaves it, and its cost.
 pub struct Node<'a> {
     pub layer: &'a Layer,
@@ -15,7 +18,7 @@ pub struct Node<'a> {
     pub params: u64,
     pub macs: u64,
     /// State_dict tensors: key suffix (`weight`, `running_mean`, ...) and shape.
-    pub tensors: Vec<(&'static str, Vec<u64>)>,
+    pub tensors: Tensors,
 }
 
 impl Node<'_> {
@@ -106,7 +109,7 @@ pub fn infer_shapes<'a>(net: &'a Network, cx: &mut Ctxt) -> Option<Vec<Node<'a>>
         };
         match at.infer() {
             Some((op, output)) => {
-                let Some((params, macs, tensors)) = cost(&op, &shape, &output) else {
+                let Some((params, macs, tensors)) = cost(&op, &output) else {
                     at.cx.error(layer.span, format!("the sizes of {} overflow: its parameter or operation count does not fit in 64 bits", layer.label(index)));
                     complete = false;
                     continue;
@@ -169,9 +172,8 @@ fn count(shape: &[u64]) -> Option<u64> {
 /// Parameters, MACs and state_dict tensors of a layer, with overflow checked.
 fn cost(
     op: &Resolved,
-    input: &[u64],
     output: &[u64],
-) -> Option<(u64, u64, Vec<(&'static str, Vec<u64>)>)> {
+) -> Option<(u64, u64, Tensors)> {
     Some(match op {
         Resolved::Conv {
             in_channels,
@@ -223,10 +225,7 @@ fn cost(
             tensors.push(("running_var", vec![c]));
             (if *affine { c.checked_mul(2)? } else { 0 }, 0, tensors)
         }
-        _ => {
-            let _ = input;
-            (0, 0, Vec::new())
-        }
+        _ => (0, 0, Vec::new()),
     })
 }
 
