@@ -170,10 +170,7 @@ fn count(shape: &[u64]) -> Option<u64> {
 }
 
 /// Parameters, MACs and state_dict tensors of a layer, with overflow checked.
-fn cost(
-    op: &Resolved,
-    output: &[u64],
-) -> Option<(u64, u64, Tensors)> {
+fn cost(op: &Resolved, output: &[u64]) -> Option<(u64, u64, Tensors)> {
     Some(match op {
         Resolved::Conv {
             in_channels,
