@@ -6,7 +6,12 @@ use crate::Activation;
 pub fn activate(values: &mut [f32], act: Activation) {
     match act {
         Activation::Identity => {}
-        Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+        // `if` rather than `max`: a NaN stays NaN, as in PyTorch.
+        Activation::Relu => values.iter_mut().for_each(|v| {
+            if *v < 0.0 {
+                *v = 0.0;
+            }
+        }),
         Activation::Relu6 => values.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0)),
         Activation::LeakyRelu(slope) => values.iter_mut().for_each(|v| {
             if *v < 0.0 {
