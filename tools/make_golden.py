@@ -109,7 +109,8 @@ class Net1d(nn.Sequential):
         self.act2 = nn.Tanh()
         self.pool2 = nn.AvgPool1d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False)
         self.conv3 = nn.Conv1d(8, 6, 4, padding="same")
-        self.pool3 = nn.AdaptiveMaxPool1d(5)
+        self.pool3 = nn.AdaptiveAvgPool1d(7)
+        self.pool4 = nn.AdaptiveMaxPool1d(5)
         self.flat = nn.Flatten()
         self.fc1 = nn.Linear(30, 16)
         self.bn2 = nn.BatchNorm1d(16)
@@ -137,9 +138,10 @@ class Net2d(nn.Sequential):
         self.bn3 = nn.BatchNorm2d(8)
         self.conv4 = nn.Conv2d(8, 10, 2, dilation=2, padding="same")
         self.pool3 = nn.AdaptiveAvgPool2d((3, 2))
+        self.pool4 = nn.AdaptiveMaxPool2d((None, 1))
         self.ident = nn.Identity()
         self.flat = nn.Flatten()
-        self.fc = nn.Linear(60, 7, bias=False)
+        self.fc = nn.Linear(30, 7, bias=False)
 
 
 class Net3d(nn.Sequential):
