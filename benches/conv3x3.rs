@@ -24,14 +24,18 @@ fn values(n: usize, mut seed: u32) -> Vec<f32> {
 }
 
 fn conv3x3(c: &mut Criterion) {
-    let net = Conv3x3::from_weights(Weights::Owned(values(Conv3x3::WEIGHTS_LEN, 1))).expect("weights");
+    let net =
+        Conv3x3::from_weights(Weights::Owned(values(Conv3x3::WEIGHTS_LEN, 1))).expect("weights");
     let input = values(Conv3x3::INPUT_LEN, 2);
     let mut output = vec![0.0; Conv3x3::OUTPUT_LEN];
     let mut arena = vec![0.0; Conv3x3::ARENA_LEN];
     let mut group = c.benchmark_group("conv3x3");
     group.throughput(Throughput::Elements(2 * Conv3x3::MACS));
     group.bench_function("c64_56x56_p1", |b| {
-        b.iter(|| net.forward(black_box(&input), &mut output, &mut arena).expect("runs"))
+        b.iter(|| {
+            net.forward(black_box(&input), &mut output, &mut arena)
+                .expect("runs")
+        })
     });
     group.finish();
 }

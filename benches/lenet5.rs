@@ -27,8 +27,10 @@ cnn! {
 fn lenet5(c: &mut Criterion) {
     let net = LeNet5::from_safetensors(include_bytes!("../tests/data/golden/lenet5.safetensors"))
         .expect("the bundled weights load");
-    let digits = safetensors::SafeTensors::deserialize(include_bytes!("../tests/data/golden/lenet5.io.safetensors"))
-        .expect("the bundled digits load");
+    let digits = safetensors::SafeTensors::deserialize(include_bytes!(
+        "../tests/data/golden/lenet5.io.safetensors"
+    ))
+    .expect("the bundled digits load");
     let input: Vec<f32> = digits.tensor("input").expect("inputs").data()[..4 * LeNet5::INPUT_LEN]
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -38,7 +40,10 @@ fn lenet5(c: &mut Criterion) {
     let mut group = c.benchmark_group("lenet5");
     group.throughput(Throughput::Elements(2 * LeNet5::MACS));
     group.bench_function("batch1", |b| {
-        b.iter(|| net.forward(black_box(&input), &mut output, &mut arena).expect("runs"))
+        b.iter(|| {
+            net.forward(black_box(&input), &mut output, &mut arena)
+                .expect("runs")
+        })
     });
     group.finish();
 }

@@ -34,3 +34,14 @@ impl Ctxt {
             .collect()
     }
 }
+
+#[cfg(test)]
+impl Ctxt {
+    /// The messages, for tests of the stages.
+    pub fn messages(&self) -> Vec<String> {
+        self.errors
+            .iter()
+            .flat_map(|e| e.clone().into_iter().map(|e| e.to_string()))
+            .collect()
+    }
+}

@@ -420,7 +420,12 @@ fn lower_layer(call: &LayerCall, cx: &mut Ctxt) -> Option<Layer> {
                 did_you_mean(&kind, &names, "the layers are PyTorch's: `Conv2d`, `MaxPool2d`, `BatchNorm2d`, `Linear`, `ReLU`, ...")
             ),
         );
-        return None;
+        return Some(Layer {
+            name: call.name.clone(),
+            kind: call.kind.clone(),
+            span: call.span,
+            op: Op::Invalid,
+        });
     };
     let bound = bind(call, family, dims, cx);
     let errors_before = cx.len();

@@ -9,6 +9,8 @@ mod ir;
 mod plan;
 mod suggest;
 mod syntax;
+#[cfg(test)]
+mod tests;
 
 use proc_macro::TokenStream;
 
