@@ -10,11 +10,18 @@ pub struct Ctxt {
 
 impl Ctxt {
     pub fn error(&mut self, span: Span, msg: impl std::fmt::Display) {
-        self.errors.push(syn::Error::new(span, msg));
+        self.push(syn::Error::new(span, msg));
     }
 
+    /// Records an error, once: a block instantiated many times repeats its problems.
     pub fn push(&mut self, error: syn::Error) {
-        self.errors.push(error);
+        let same = |e: &syn::Error| {
+            e.to_string() == error.to_string()
+                && format!("{:?}", e.span()) == format!("{:?}", error.span())
+        };
+        if !self.errors.iter().any(same) {
+            self.errors.push(error);
+        }
     }
 
     /// Number of errors so far.

@@ -25,13 +25,15 @@ pub fn cnn(input: TokenStream) -> TokenStream {
 
 fn compile(decls: &syntax::Declarations) -> proc_macro2::TokenStream {
     let mut out = proc_macro2::TokenStream::new();
+    let mut cx = ctxt::Ctxt::default();
+    check::check_blocks(&decls.blocks, &mut cx);
+    out.extend(std::mem::take(&mut cx).into_compile_errors());
     for decl in &decls.networks {
         let mut cx = ctxt::Ctxt::default();
-        let net = ir::lower(decl, &mut cx);
-        check::check_names(&net, &mut cx);
-        let nodes = check::infer_shapes(&net, &mut cx);
-        let expansion = nodes.and_then(|nodes| {
-            let plan = plan::plan(&nodes);
+        let net = ir::declare(decl, &mut cx);
+        let graph = check::elaborate(&net, &decls.blocks, &mut cx);
+        let expansion = graph.and_then(|(nodes, result)| {
+            let plan = plan::plan(&nodes, result);
             let Some(figures) = check::Figures::of(&nodes, &plan) else {
                 cx.error(decl.name.span(), "the network's totals overflow 64 bits");
                 return None;

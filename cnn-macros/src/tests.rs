@@ -10,20 +10,21 @@ use crate::{check, ir, plan};
 
 /// The output shape of every layer, or every error message.
 fn shapes(body: TokenStream) -> Result<Vec<Vec<u64>>, Vec<String>> {
-    let decls: Declarations =
-        syn::parse2(quote!(struct Net { #body })).map_err(|e| vec![e.to_string()])?;
+    graph(quote!(struct Net { #body }))
+        .map(|(nodes, _)| nodes.iter().map(|n| n.output.clone()).collect())
+}
+
+/// The graph of the (first) network of an invocation, or every error message.
+fn graph(tokens: TokenStream) -> Result<(Vec<check::Node>, check::Src), Vec<String>> {
+    let decls: Declarations = syn::parse2(tokens).map_err(|e| vec![e.to_string()])?;
     let mut cx = Ctxt::default();
-    let net = ir::lower(&decls.networks[0], &mut cx);
-    check::check_names(&net, &mut cx);
-    let nodes = check::infer_shapes(&net, &mut cx);
+    check::check_blocks(&decls.blocks, &mut cx);
+    let net = ir::declare(&decls.networks[0], &mut cx);
+    let graph = check::elaborate(&net, &decls.blocks, &mut cx);
     if !cx.is_empty() {
         return Err(cx.messages());
     }
-    Ok(nodes
-        .expect("no errors")
-        .iter()
-        .map(|n| n.output.clone())
-        .collect())
+    Ok(graph.expect("no errors"))
 }
 
 fn last(body: TokenStream) -> Vec<u64> {
@@ -137,11 +138,8 @@ fn a_chain_reuses_memory_as_soon_as_a_tensor_dies() {
         conv2: Conv2d(16, 5), ReLU, pool2: MaxPool2d(2),
         Flatten, fc1: Linear(120), ReLU, fc2: Linear(84), ReLU, fc3: Linear(10),
     );
-    let decls: Declarations = syn::parse2(quote!(struct Net { #body })).unwrap();
-    let mut cx = Ctxt::default();
-    let net = ir::lower(&decls.networks[0], &mut cx);
-    let nodes = check::infer_shapes(&net, &mut cx).unwrap();
-    let plan = plan::plan(&nodes);
+    let (nodes, result) = graph(quote!(struct Net { #body })).unwrap();
+    let plan = plan::plan(&nodes, result);
     // conv1's 4,704 values and pool1's 1,176 live together; everything later fits beside them.
     assert_eq!(plan.arena_len, 4704 + 1176);
     assert_eq!(plan.lower_bound, plan.arena_len);

@@ -1,6 +1,7 @@
 //! A network's layers as the author declared them, in PyTorch's terms.
 //!
-//! The macro emits one [`Layer`] per declared layer (`Network::LAYERS`). The reference
+//! The macro emits one [`Layer`] per layer of the network, blocks expanded (`Network::LAYERS`),
+//! and where each reads its inputs (`Network::INPUTS`). The reference
 //! implementation runs from these descriptions alone, computing shapes with its own formulas, so
 //! that it checks the macro's shape inference instead of repeating it.
 
@@ -83,4 +84,8 @@ pub enum Layer {
     Softmax { dim: isize },
     /// `Dropout` and `Identity`: nothing at inference.
     Identity,
+    /// The sum of two tensors of one shape (a residual connection).
+    Add,
+    /// Tensors concatenated along channels (the first axis).
+    Concat,
 }

@@ -94,8 +94,11 @@ pub trait Network: Sized {
     const ARENA_LEN: usize;
     /// `f32` values in the weight buffer, derived values included.
     const WEIGHTS_LEN: usize;
-    /// The declared layers, in order.
+    /// The layers in execution order, blocks and repetitions expanded.
     const LAYERS: &'static [Layer];
+    /// Where each layer reads: 0 is the network input, `i + 1` the output of layer `i`. The
+    /// network's output is the last layer's.
+    const INPUTS: &'static [&'static [usize]];
     /// The state_dict tensors the network loads.
     const TENSORS: &'static [TensorSpec];
     /// A table of the layers: output shape, parameters, MACs and activation bytes, with totals.

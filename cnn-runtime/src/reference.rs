@@ -70,25 +70,46 @@ fn pool_len(len: usize, k: usize, s: usize, p: usize, d: usize, ceil_mode: bool)
     out.max(0) as usize
 }
 
-/// Runs `layers` on `input` of shape `input_shape`; `tensor(name)` gives a state_dict tensor.
+/// Runs a network's `layers`, layer `i` reading the values `inputs[i]` (0 the network input,
+/// `j + 1` the output of layer `j`), on `input` of shape `input_shape`; `tensor(name)` gives a
+/// state_dict tensor. The result is the last layer's output.
 ///
 /// # Panics
-/// If a tensor is missing or a layer does not fit the shape that reaches it (the reference
+/// If a tensor is missing or a layer does not fit the shapes that reach it (the reference
 /// trusts its caller; the macro is what checks declarations).
 pub fn forward<'a>(
     layers: &[Layer],
+    inputs: &[&[usize]],
     input_shape: &[usize],
     input: &[f32],
     tensor: impl Fn(&str) -> &'a [f32],
 ) -> Tensor {
-    let mut t = Tensor {
+    let mut values = vec![Tensor {
         shape: input_shape.to_vec(),
         data: input.to_vec(),
-    };
-    for layer in layers {
-        t = apply(layer, &t, &tensor);
+    }];
+    for (layer, reads) in layers.iter().zip(inputs) {
+        let args: Vec<&Tensor> = reads.iter().map(|&r| &values[r]).collect();
+        let out = match layer {
+            Layer::Add => {
+                let mut y = args[0].clone();
+                assert_eq!(args[0].shape, args[1].shape, "the two inputs of an add");
+                for (v, w) in y.data.iter_mut().zip(&args[1].data) {
+                    *v = (f64::from(*v) + f64::from(*w)) as f32;
+                }
+                y
+            }
+            Layer::Concat => {
+                let mut shape = args[0].shape.clone();
+                shape[0] = args.iter().map(|a| a.shape[0]).sum();
+                let data = args.iter().flat_map(|a| a.data.iter().copied()).collect();
+                Tensor { shape, data }
+            }
+            _ => apply(layer, args[0], &tensor),
+        };
+        values.push(out);
     }
-    t
+    values.pop().expect("the input at least")
 }
 
 /// Runs one layer.
@@ -370,6 +391,7 @@ pub fn apply<'a>(layer: &Layer, x: &Tensor, tensor: &impl Fn(&str) -> &'a [f32])
             y
         }
         Layer::Identity => x.clone(),
+        Layer::Add | Layer::Concat => unreachable!("`forward` runs the layers with several inputs"),
     }
 }
 

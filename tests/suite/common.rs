@@ -63,7 +63,9 @@ pub fn check_against_reference<N: Network>(seed: u64) {
     for _ in 0..2 {
         let x = rng.vec(N::INPUT_LEN, -2.0, 2.0);
         let got = net.infer(&x).expect("input of the right length");
-        let want = cnn::reference::forward(N::LAYERS, N::INPUT_SHAPE, &x, |n| tensor::<N>(&w, n));
+        let want = cnn::reference::forward(N::LAYERS, N::INPUTS, N::INPUT_SHAPE, &x, |n| {
+            tensor::<N>(&w, n)
+        });
         assert_eq!(
             want.shape,
             N::OUTPUT_SHAPE,

@@ -2,31 +2,10 @@ use proc_macro2::Span;
 
 use super::code_shape;
 use crate::ctxt::Ctxt;
-use crate::ir::{Act, Checked, Layer, Network, Op, Padding};
+use crate::ir::{Act, Checked, Layer, Op, Padding};
 
 /// State_dict tensors of a layer: key suffix and shape.
 pub type Tensors = Vec<(&'static str, Vec<u64>)>;
-
-/// A layer with every size known: what reaches it, what leaves it, and its cost.
-pub struct Node<'a> {
-    pub layer: &'a Layer,
-    pub index: usize,
-    pub input: Vec<u64>,
-    pub output: Vec<u64>,
-    pub op: Resolved,
-    /// Trained parameters.
-    pub params: u64,
-    pub macs: u64,
-    /// State_dict tensors: key suffix (`weight`, `running_mean`, ...) and shape.
-    pub tensors: Tensors,
-}
-
-impl Node<'_> {
-    /// How messages name this layer.
-    pub fn label(&self) -> String {
-        self.layer.label(self.index)
-    }
-}
 
 /// A layer's operation with everything inferred (input sizes, padding, output sizes).
 #[derive(Clone, Debug)]
@@ -77,100 +56,19 @@ pub enum Resolved {
         axis: usize,
     },
     Identity,
-}
-
-/// Infers every layer's output shape, checking that each layer fits what reaches it.
-/// Returns the nodes if the whole chain is known and fits.
-pub fn infer_shapes<'a>(net: &'a Network, cx: &mut Ctxt) -> Option<Vec<Node<'a>>> {
-    let input = net.input.as_ref()?;
-    let mut shape = input.dims.clone();
-    let mut from = String::from("the network input");
-    let mut nodes = Vec::new();
-    let mut complete = count(&shape).is_some() || {
-        cx.error(
-            input.span,
-            format!(
-                "the input shape {} overflows: its size does not fit in 64 bits",
-                code_shape(&shape)
-            ),
-        );
-        false
-    };
-    for (index, layer) in net.layers.iter().enumerate() {
-        if !complete {
-            break;
-        }
-        let mut at = At {
-            layer,
-            index,
-            input: &shape,
-            from: &from,
-            cx,
-        };
-        match at.infer() {
-            Some((op, output)) => {
-                let Some((params, macs, tensors)) = cost(&op, &output) else {
-                    at.cx.error(layer.span, format!("the sizes of {} overflow: its parameter or operation count does not fit in 64 bits", layer.label(index)));
-                    complete = false;
-                    continue;
-                };
-                if count(&output).is_none() {
-                    at.cx.error(
-                        layer.span,
-                        format!(
-                            "the output {} of {} overflows: its size does not fit in 64 bits",
-                            code_shape(&output),
-                            layer.label(index)
-                        ),
-                    );
-                    complete = false;
-                    continue;
-                }
-                nodes.push(Node {
-                    layer,
-                    index,
-                    input: shape.clone(),
-                    output: output.clone(),
-                    op,
-                    params,
-                    macs,
-                    tensors,
-                });
-                if !matches!(layer.op, Op::Act(_) | Op::Identity | Op::Softmax { .. })
-                    || from == "the network input"
-                {
-                    from = layer.label(index);
-                }
-                shape = output;
-            }
-            None => complete = false,
-        }
-    }
-    if !complete {
-        return None;
-    }
-    if let Some(out) = &net.output
-        && out.dims != shape
-    {
-        cx.error(
-            out.span,
-            format!(
-                "the declared output {} does not match the network's output {} (from {from})",
-                code_shape(&out.dims),
-                code_shape(&shape)
-            ),
-        );
-    }
-    Some(nodes)
+    /// The sum of two tensors of one shape (a residual connection).
+    Add,
+    /// Tensors concatenated along channels.
+    Concat,
 }
 
 /// Number of values of a shape, if it fits in 64 bits.
-fn count(shape: &[u64]) -> Option<u64> {
+pub fn count(shape: &[u64]) -> Option<u64> {
     shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d))
 }
 
 /// Parameters, MACs and state_dict tensors of a layer, with overflow checked.
-fn cost(op: &Resolved, output: &[u64]) -> Option<(u64, u64, Tensors)> {
+pub fn cost(op: &Resolved, output: &[u64]) -> Option<(u64, u64, Tensors)> {
     Some(match op {
         Resolved::Conv {
             in_channels,
@@ -227,12 +125,14 @@ fn cost(op: &Resolved, output: &[u64]) -> Option<(u64, u64, Tensors)> {
 }
 
 /// One layer's inference, with what messages need to say where it stands.
-struct At<'a, 'c> {
-    layer: &'a Layer,
-    index: usize,
-    input: &'a [u64],
-    from: &'a str,
-    cx: &'c mut Ctxt,
+pub struct At<'a, 'c> {
+    pub layer: &'a Layer,
+    /// How messages name the layer.
+    pub label: String,
+    pub input: &'a [u64],
+    /// Where the input comes from, e.g. "`pool1`" or "the network input".
+    pub from: &'a str,
+    pub cx: &'c mut Ctxt,
 }
 
 const AXES: [&str; 4] = [
@@ -244,7 +144,7 @@ const AXES: [&str; 4] = [
 
 impl At<'_, '_> {
     fn label(&self) -> String {
-        self.layer.label(self.index)
+        self.label.clone()
     }
 
     fn fail(&mut self, span: Span, msg: String) -> Option<(Resolved, Vec<u64>)> {
@@ -316,7 +216,7 @@ impl At<'_, '_> {
         }
     }
 
-    fn infer(&mut self) -> Option<(Resolved, Vec<u64>)> {
+    pub fn infer(&mut self) -> Option<(Resolved, Vec<u64>)> {
         let input = self.input.to_vec();
         match &self.layer.op {
             Op::Invalid => None,

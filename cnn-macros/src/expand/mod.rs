@@ -8,7 +8,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::check::Figures;
-use crate::check::{Node, Resolved};
+use crate::check::{Node, Resolved, Src};
 use crate::ir::{Act, Network};
 use crate::plan::Plan;
 
@@ -72,6 +72,13 @@ pub fn expand(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) -> 
     let arena_len = usize_lit(plan.arena_len);
     let weights_len = usize_lit(plan.weights_len);
     let layers = nodes.iter().map(layer_desc);
+    let inputs = nodes.iter().map(|n| {
+        let reads = n.inputs.iter().map(|s| match s {
+            Src::Input => usize_lit(0),
+            Src::Node(i) => usize_lit(*i as u64 + 1),
+        });
+        quote!(&[#(#reads),*])
+    });
     let tensors = plan.tensors.iter().map(|t| {
         let (key, shape, offset) = (&t.key, usizes(&t.shape), usize_lit(t.offset));
         quote!(__cnn::TensorSpec { name: #key, shape: #shape, offset: #offset })
@@ -127,6 +134,7 @@ pub fn expand(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) -> 
                 const ARENA_LEN: usize = #arena_len;
                 const WEIGHTS_LEN: usize = #weights_len;
                 const LAYERS: &'static [__cnn::Layer] = &[#(#layers),*];
+                const INPUTS: &'static [&'static [usize]] = &[#(#inputs),*];
                 const TENSORS: &'static [__cnn::TensorSpec] = &[#(#tensors),*];
                 const SUMMARY: &'static str = #summary;
 
@@ -180,6 +188,7 @@ pub fn fallback(net: &Network) -> TokenStream {
                 const ARENA_LEN: usize = 0;
                 const WEIGHTS_LEN: usize = 0;
                 const LAYERS: &'static [__cnn::Layer] = &[];
+                const INPUTS: &'static [&'static [usize]] = &[];
                 const TENSORS: &'static [__cnn::TensorSpec] = &[];
                 const SUMMARY: &'static str = "";
                 fn from_weights(_: __cnn::Weights) -> ::core::result::Result<Self, __cnn::Error> {
@@ -198,11 +207,7 @@ pub fn fallback(net: &Network) -> TokenStream {
 
 /// The runtime's description of a layer (`Network::LAYERS`).
 fn layer_desc(node: &Node) -> TokenStream {
-    let name = node
-        .layer
-        .name
-        .as_ref()
-        .map_or_else(String::new, |n| n.to_string());
+    let name = node.path.clone().unwrap_or_default();
     match &node.op {
         Resolved::Conv {
             in_channels,
@@ -306,6 +311,8 @@ fn layer_desc(node: &Node) -> TokenStream {
             quote!(__cnn::Layer::Softmax { dim: #d })
         }
         Resolved::Identity => quote!(__cnn::Layer::Identity),
+        Resolved::Add => quote!(__cnn::Layer::Add),
+        Resolved::Concat => quote!(__cnn::Layer::Concat),
     }
 }
 

@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{activation, spec_ident, usize_lit};
-use crate::check::{Node, Resolved};
+use crate::check::{Node, Resolved, Src};
 use crate::plan::{Buf, Plan, StepKind};
 
 /// `__cnn::Extent { d, h, w }` from the spatial sizes of a 1-d, 2-d or 3-d layer; missing
@@ -46,9 +46,17 @@ fn bias(nodes: &[Node], plan: &Plan, node: usize, has: bool, len: u64) -> TokenS
     }
 }
 
-/// Binds `src` and `dst` for a step that reads one buffer and writes another.
-fn bind_pair(src: Buf, dst: Buf) -> TokenStream {
+/// Binds `src` (read) and `dst` (written; `sub` narrows it to `(start, len)`) for a step that
+/// reads one buffer and writes another. The plan never gives both the same tensor.
+fn bind_pair(src: Buf, dst: Buf, sub: Option<(u64, u64)>) -> TokenStream {
     let range = |offset: u64, len: u64| (usize_lit(offset), usize_lit(offset + len));
+    let dst = match (dst, sub) {
+        (Buf::Arena { offset, .. }, Some((start, len))) => Buf::Arena {
+            offset: offset + start,
+            len,
+        },
+        (d, _) => d,
+    };
     match (src, dst) {
         (
             Buf::Arena {
@@ -72,16 +80,50 @@ fn bind_pair(src: Buf, dst: Buf) -> TokenStream {
                 }
                 Buf::Output => quote!(&*output),
             };
-            let dst = match dst {
-                Buf::Output => quote!(&mut *output),
-                Buf::Arena { offset, len } => {
+            let dst = match (dst, sub) {
+                (Buf::Output, None) => quote!(&mut *output),
+                (Buf::Output, Some((start, len))) => {
+                    let (a, b) = range(start, len);
+                    quote!(&mut output[#a..#b])
+                }
+                (Buf::Arena { offset, len }, _) => {
                     let (a, b) = range(offset, len);
                     quote!(&mut arena[#a..#b])
                 }
-                Buf::Input => unreachable!("the input is never written"),
+                (Buf::Input, _) => unreachable!("the input is never written"),
             };
             quote!(let (src, dst): (&[f32], &mut [f32]) = (#src, #dst);)
         }
+    }
+}
+
+/// The buffer a step rewrites in place.
+fn target(dst: Buf) -> TokenStream {
+    match dst {
+        Buf::Output => quote!(&mut *output),
+        Buf::Arena { offset, len } => {
+            let (a, b) = (usize_lit(offset), usize_lit(offset + len));
+            quote!(&mut arena[#a..#b])
+        }
+        Buf::Input => unreachable!("the input is never written"),
+    }
+}
+
+/// An in-place step: on its buffer, or on a copy of its input.
+fn in_place(src: Buf, dst: Buf, op: TokenStream) -> TokenStream {
+    let t = target(dst);
+    let copy = (src != dst).then(|| {
+        let pair = bind_pair(src, dst, None);
+        quote!({ #pair dst.copy_from_slice(src); })
+    });
+    quote!(#copy let dst: &mut [f32] = #t; #op)
+}
+
+/// Values in the `k`-th input of a node.
+fn src_len(nodes: &[Node], node: usize, k: usize) -> u64 {
+    match nodes[node].inputs[k] {
+        Src::Input => nodes[node].input.iter().product(),
+        Src::Node(p) => nodes[p].output.iter().product(),
     }
 }
 
@@ -91,7 +133,7 @@ pub fn steps(nodes: &[Node], plan: &Plan) -> (Vec<TokenStream>, Vec<TokenStream>
     let mut calls = Vec::new();
     for (i, step) in plan.steps.iter().enumerate() {
         let spec = spec_ident(i);
-        let pair = bind_pair(step.src, step.dst);
+        let pair = bind_pair(step.srcs[0], step.dst, None);
         let call = match &step.kind {
             StepKind::Conv {
                 node,
@@ -239,40 +281,59 @@ pub fn steps(nodes: &[Node], plan: &Plan) -> (Vec<TokenStream>, Vec<TokenStream>
                 let nm = norm(nodes, plan, Some(*node));
                 let act = activation(*act);
                 in_place(
-                    step.src,
+                    step.srcs[0],
                     step.dst,
                     quote!(if let ::core::option::Option::Some(norm) = #nm { __cnn::batch_norm(dst, #plane, norm, #act); }),
                 )
             }
             StepKind::Act(a) => {
                 let act = activation(Some(*a));
-                in_place(step.src, step.dst, quote!(__cnn::activate(dst, #act);))
+                in_place(step.srcs[0], step.dst, quote!(__cnn::activate(dst, #act);))
             }
             StepKind::Softmax { len, inner } => {
                 let (l, n) = (usize_lit(*len), usize_lit(*inner));
-                in_place(step.src, step.dst, quote!(__cnn::softmax(dst, #l, #n);))
+                in_place(step.srcs[0], step.dst, quote!(__cnn::softmax(dst, #l, #n);))
+            }
+            StepKind::Add { act, .. } => {
+                // dst = a + b: in place into whichever input the plan reused, else a copy of a.
+                let act = activation(*act);
+                let (a, b) = (step.srcs[0], step.srcs[1]);
+                let (copy, other) = if step.dst == a {
+                    (None, b)
+                } else if step.dst == b {
+                    (None, a)
+                } else {
+                    let pair = bind_pair(a, step.dst, None);
+                    (Some(quote!({ #pair dst.copy_from_slice(src); })), b)
+                };
+                let pair = bind_pair(other, step.dst, None);
+                quote!(#copy { #pair __cnn::add(dst, src); __cnn::activate(dst, #act); })
+            }
+            StepKind::Concat { node } => {
+                let mut start = 0;
+                let mut copies = TokenStream::new();
+                for (k, src) in step.srcs.iter().enumerate() {
+                    let len = src_len(nodes, *node, k);
+                    let pair = bind_pair(*src, step.dst, Some((start, len)));
+                    copies.extend(quote!({ #pair dst.copy_from_slice(src); }));
+                    start += len;
+                }
+                copies
             }
         };
-        let call = if step.kind.in_place() {
-            call
-        } else {
+        let writes_new = matches!(
+            step.kind,
+            StepKind::Conv { .. }
+                | StepKind::Linear { .. }
+                | StepKind::Pool { .. }
+                | StepKind::Adaptive { .. }
+        );
+        let call = if writes_new {
             quote!(#pair #call)
+        } else {
+            call
         };
         calls.push(quote!({ #call }));
     }
     (specs, calls)
-}
-
-/// An in-place step: on its buffer, or on a copy of the input.
-fn in_place(src: Buf, dst: Buf, op: TokenStream) -> TokenStream {
-    let target = match dst {
-        Buf::Output => quote!(&mut *output),
-        Buf::Arena { offset, len } => {
-            let (a, b) = (usize_lit(offset), usize_lit(offset + len));
-            quote!(&mut arena[#a..#b])
-        }
-        Buf::Input => unreachable!("the input is never written"),
-    };
-    let copy = (src != dst).then(|| quote!(dst.copy_from_slice(input);));
-    quote!(let dst: &mut [f32] = #target; #copy #op)
 }

@@ -26,15 +26,11 @@ pub fn summary(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) ->
         ]);
     }
     for n in nodes {
-        let name = n
-            .layer
-            .name
-            .as_ref()
-            .map_or_else(|| "-".to_string(), |n| n.to_string());
+        let name = n.path.clone().unwrap_or_else(|| "-".to_string());
         let bytes = 4 * n.output.iter().product::<u64>();
         rows.push([
             name,
-            n.layer.kind.to_string(),
+            n.kind.clone(),
             fmt_shape(&n.output),
             fmt_count(n.params),
             fmt_count(n.macs),
@@ -107,16 +103,16 @@ pub fn summary(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) ->
     let fused: Vec<String> = plan
         .steps
         .iter()
-        .filter(|s| s.last_node != s.kind.first_node().unwrap_or(s.last_node))
-        .map(|s| {
-            let first = s.kind.first_node().unwrap_or(s.last_node);
-            let parts: Vec<String> = (first..=s.last_node)
-                .map(|i| {
+        .map(|s| s.kind.fused_nodes(s.last_node))
+        .filter(|group| group.len() > 1)
+        .map(|group| {
+            let parts: Vec<String> = group
+                .iter()
+                .map(|&i| {
                     nodes[i]
-                        .layer
-                        .name
-                        .as_ref()
-                        .map_or_else(|| nodes[i].layer.kind.to_string(), |n| n.to_string())
+                        .path
+                        .clone()
+                        .unwrap_or_else(|| nodes[i].kind.clone())
                 })
                 .collect();
             parts.join("+")

@@ -111,6 +111,14 @@ pub fn linear<const IN: usize, const OUT: usize>(
     activate(&mut y[..OUT], act);
 }
 
+/// `dst += src`, elementwise (a residual connection).
+#[inline(never)]
+pub fn add(dst: &mut [f32], src: &[f32]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d += s;
+    }
+}
+
 /// Inference batch norm over `channels` planes of `plane` values, in place, then `act`.
 #[inline(never)]
 pub fn batch_norm(values: &mut [f32], plane: usize, norm: Norm<'_>, act: Activation) {

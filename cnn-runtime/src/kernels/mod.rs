@@ -11,7 +11,7 @@ mod dense;
 mod pool;
 
 pub use conv::{ConvSpec, conv};
-pub use dense::{activate, batch_norm, linear, softmax};
+pub use dense::{activate, add, batch_norm, linear, softmax};
 pub use pool::{PoolSpec, adaptive_avg_pool, adaptive_max_pool, avg_pool, max_pool};
 
 use crate::Activation;

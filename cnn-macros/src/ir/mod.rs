@@ -9,12 +9,14 @@ use crate::ctxt::Ctxt;
 use crate::suggest::did_you_mean;
 use crate::syntax::{Arg, Entry, LayerCall, NetworkDecl, Value, ValueKind};
 
-/// A network whose layers are typed; shapes are not known yet.
+mod args;
+use args::Args;
+
+/// A network's declaration with its input and output shapes read.
 pub struct Network<'a> {
     pub decl: &'a NetworkDecl,
     pub input: Option<Shape>,
     pub output: Option<Shape>,
-    pub layers: Vec<Layer>,
 }
 
 /// A declared shape and where it was written.
@@ -23,8 +25,8 @@ pub struct Shape {
     pub span: Span,
 }
 
+/// One layer call with its arguments typed.
 pub struct Layer {
-    pub name: Option<Ident>,
     /// The layer's type as written, e.g. `Conv2d`.
     pub kind: Ident,
     pub span: Span,
@@ -32,12 +34,9 @@ pub struct Layer {
 }
 
 impl Layer {
-    /// How messages name the layer: its name, or its type and position.
-    pub fn label(&self, index: usize) -> String {
-        match &self.name {
-            Some(n) => format!("`{n}`"),
-            None => format!("`{}` (layer {})", self.kind, index + 1),
-        }
+    /// Whether the layer has tensors in the state_dict (and so needs a name).
+    pub fn has_weights(&self) -> bool {
+        matches!(self.op, Op::Conv(_) | Op::Linear(_) | Op::BatchNorm(_))
     }
 }
 
@@ -239,13 +238,13 @@ fn signature(family: Family, dims: usize) -> (&'static [&'static str], &'static 
     }
 }
 
-/// Lowers one declaration; problems go to `cx`.
-pub fn lower<'a>(decl: &'a NetworkDecl, cx: &mut Ctxt) -> Network<'a> {
+/// Reads a declaration's `input` and `output` shapes; problems go to `cx`. The layers are
+/// elaborated with their shapes by `check::elaborate`.
+pub fn declare<'a>(decl: &'a NetworkDecl, cx: &mut Ctxt) -> Network<'a> {
     let mut net = Network {
         decl,
         input: None,
         output: None,
-        layers: Vec::new(),
     };
     let last = decl.entries.len().saturating_sub(1);
     for (i, entry) in decl.entries.iter().enumerate() {
@@ -271,11 +270,7 @@ pub fn lower<'a>(decl: &'a NetworkDecl, cx: &mut Ctxt) -> Network<'a> {
                     ),
                 }
             }
-            Entry::Layer(call) => {
-                if let Some(layer) = lower_layer(call, cx) {
-                    net.layers.push(layer);
-                }
-            }
+            Entry::Node(_) => {}
         }
     }
     let input_written = decl
@@ -409,10 +404,13 @@ fn quoted(names: &[&str]) -> String {
         .join(", ")
 }
 
-fn lower_layer(call: &LayerCall, cx: &mut Ctxt) -> Option<Layer> {
+/// Types a layer call whose argument values are concrete (no block parameters left); `blocks`
+/// are the invocation's block names, for suggestions.
+pub fn lower_layer(call: &LayerCall, blocks: &[&str], cx: &mut Ctxt) -> Layer {
     let kind = call.kind.to_string();
     let Some(&(_, family, dims)) = LAYERS.iter().find(|(n, _, _)| *n == kind) else {
-        let names: Vec<&str> = LAYERS.iter().map(|(n, _, _)| *n).collect();
+        let mut names: Vec<&str> = LAYERS.iter().map(|(n, _, _)| *n).collect();
+        names.extend(blocks);
         cx.error(
             call.kind.span(),
             format!(
@@ -420,12 +418,11 @@ fn lower_layer(call: &LayerCall, cx: &mut Ctxt) -> Option<Layer> {
                 did_you_mean(&kind, &names, "the layers are PyTorch's: `Conv2d`, `MaxPool2d`, `BatchNorm2d`, `Linear`, `ReLU`, ...")
             ),
         );
-        return Some(Layer {
-            name: call.name.clone(),
+        return Layer {
             kind: call.kind.clone(),
             span: call.span,
             op: Op::Invalid,
-        });
+        };
     };
     let bound = bind(call, family, dims, cx);
     let errors_before = cx.len();
@@ -636,241 +633,14 @@ fn lower_layer(call: &LayerCall, cx: &mut Ctxt) -> Option<Layer> {
     } else {
         op
     };
-    Some(Layer {
-        name: call.name.clone(),
+    Layer {
         kind: call.kind.clone(),
         span: call.span,
         op,
-    })
+    }
 }
 
-/// Typed access to a layer's bound arguments, recording every problem.
-struct Args<'a, 'c> {
-    bound: &'a Bound<'a>,
-    cx: &'c mut Ctxt,
-    span: Span,
-}
-
-impl Args<'_, '_> {
-    fn refuse(&mut self, name: &str, msg: &str) {
-        let span = self.bound.get(name).map_or(self.span, |v| v.span);
-        self.cx.error(span, msg);
-    }
-
-    fn missing(&mut self, name: &str) {
-        let layer = &self.bound.layer;
-        let Some(&(_, family, dims)) = LAYERS.iter().find(|(n, _, _)| n == layer) else {
-            return;
-        };
-        let (positional, _) = signature(family, dims);
-        let required: Vec<&str> = positional
-            .iter()
-            .copied()
-            .take_while(|p| {
-                matches!(
-                    *p,
-                    "out_channels" | "kernel_size" | "out_features" | "output_size"
-                )
-            })
-            .collect();
-        self.cx.error(
-            self.span,
-            format!(
-                "`{layer}` needs `{name}` (hint: `{layer}({})`)",
-                required.join(", ")
-            ),
-        );
-    }
-
-    fn int(&mut self, name: &str, default: i64) -> i64 {
-        match self.bound.get(name) {
-            None => default,
-            Some(Value {
-                kind: ValueKind::Int(i),
-                span,
-            }) => match i64::try_from(*i) {
-                Ok(i) => i,
-                Err(_) => {
-                    self.cx
-                        .error(*span, format!("`{name}` does not fit in 64 bits"));
-                    default
-                }
-            },
-            Some(v) => {
-                self.cx.error(
-                    v.span,
-                    format!("`{name}` takes an integer, found {}", v.kind.describe()),
-                );
-                default
-            }
-        }
-    }
-
-    fn positive(&mut self, name: &str, value: &Value, min: u64) -> Option<u64> {
-        match value.kind {
-            ValueKind::Int(i) if i >= i128::from(min) && i <= i128::from(u64::MAX) => {
-                Some(i as u64)
-            }
-            ValueKind::Int(i) => {
-                let rule = if min == 0 {
-                    "must not be negative"
-                } else {
-                    "must be positive"
-                };
-                self.cx
-                    .error(value.span, format!("`{name}` {rule}, found `{i}`"));
-                None
-            }
-            ref other => {
-                self.cx.error(
-                    value.span,
-                    format!("`{name}` takes an integer, found {}", other.describe()),
-                );
-                None
-            }
-        }
-    }
-
-    /// A positive count, or `default` when absent.
-    fn count(&mut self, name: &str, default: Option<u64>) -> Option<u64> {
-        match self.bound.get(name) {
-            None => {
-                if default.is_none() {
-                    self.missing(name);
-                }
-                default
-            }
-            Some(v) => self.positive(name, v, 1),
-        }
-    }
-
-    /// A size per spatial axis: an integer for all axes or a tuple of `dims` integers, each at
-    /// least `min`; `default` for all axes when absent.
-    fn sizes(
-        &mut self,
-        name: &str,
-        dims: usize,
-        default: Option<u64>,
-        min: u64,
-    ) -> Option<Vec<u64>> {
-        match self.bound.get(name) {
-            None => {
-                if default.is_none() {
-                    self.missing(name);
-                }
-                default.map(|d| vec![d; dims])
-            }
-            Some(Value {
-                kind: ValueKind::Tuple(items),
-                span,
-            }) => {
-                if items.len() != dims {
-                    self.cx.error(
-                        *span,
-                        format!(
-                            "`{name}` of `{}` takes {dims} size{}, found {}",
-                            self.bound.layer,
-                            if dims == 1 { "" } else { "s" },
-                            items.len()
-                        ),
-                    );
-                    return None;
-                }
-                let values: Vec<Option<u64>> =
-                    items.iter().map(|v| self.positive(name, v, min)).collect();
-                values.into_iter().collect()
-            }
-            Some(v) => self.positive(name, v, min).map(|x| vec![x; dims]),
-        }
-    }
-
-    /// Like `sizes`, where `None` entries keep the input's size (adaptive pools).
-    fn optional_sizes(&mut self, name: &str, dims: usize) -> Option<Vec<Option<u64>>> {
-        match self.bound.get(name) {
-            None => {
-                self.missing(name);
-                None
-            }
-            Some(Value {
-                kind: ValueKind::None,
-                ..
-            }) => Some(vec![None; dims]),
-            Some(Value {
-                kind: ValueKind::Tuple(items),
-                span,
-            }) => {
-                if items.len() != dims {
-                    self.cx.error(
-                        *span,
-                        format!(
-                            "`{name}` of `{}` takes {dims} size{}, found {}",
-                            self.bound.layer,
-                            if dims == 1 { "" } else { "s" },
-                            items.len()
-                        ),
-                    );
-                    return None;
-                }
-                let mut out = Vec::new();
-                for v in items {
-                    match v.kind {
-                        ValueKind::None => out.push(None),
-                        _ => out.push(Some(self.positive(name, v, 1)?)),
-                    }
-                }
-                Some(out)
-            }
-            Some(v) => self.positive(name, v, 1).map(|x| vec![Some(x); dims]),
-        }
-    }
-
-    fn boolean(&mut self, name: &str, default: bool) -> bool {
-        match self.bound.get(name) {
-            None => default,
-            Some(Value {
-                kind: ValueKind::Bool(b),
-                ..
-            }) => *b,
-            Some(v) => {
-                self.cx.error(
-                    v.span,
-                    format!(
-                        "`{name}` takes `true` or `false`, found {}",
-                        v.kind.describe()
-                    ),
-                );
-                default
-            }
-        }
-    }
-
-    fn float(&mut self, name: &str, default: f64) -> f64 {
-        match self.bound.get(name) {
-            None => default,
-            Some(Value {
-                kind: ValueKind::Float(f),
-                ..
-            }) => *f,
-            Some(Value {
-                kind: ValueKind::Int(i),
-                ..
-            }) => *i as f64,
-            Some(v) => {
-                self.cx.error(
-                    v.span,
-                    format!("`{name}` takes a number, found {}", v.kind.describe()),
-                );
-                default
-            }
-        }
-    }
-
-    /// An input size the author may write to have it checked.
-    fn checked(&mut self, name: &str) -> Option<Checked> {
-        let v = self.bound.get(name)?;
-        self.positive(name, v, 1).map(|value| Checked {
-            value,
-            span: v.span,
-        })
-    }
+/// Whether `name` is a layer of the language.
+pub fn is_layer(name: &str) -> bool {
+    LAYERS.iter().any(|(n, _, _)| *n == name)
 }
