@@ -79,3 +79,67 @@ against_reference! {
     only_flatten => { input: [2, 3], Flatten }
     python_spellings => { input: [2, 8, 8], c: Conv2d(4, 3, bias = False), MaxPool2d(2, ceil_mode = True), ReLU(inplace = True) }
 }
+
+/// Graph networks: the macro's graph, fusion and memory plan against the reference's own
+/// interpretation of `LAYERS` and `INPUTS`.
+macro_rules! graph_against_reference {
+    ($($test:ident => { $($body:tt)* })*) => {$(
+        #[test]
+        fn $test() {
+            cnn::cnn! { $($body)* }
+            check_against_reference::<Net>(line!() as u64);
+        }
+    )*};
+}
+
+graph_against_reference! {
+    residual_identity => {
+        struct Net { input: [4, 6, 6], residual { c1: Conv2d(4, 3, padding = 1), bn: BatchNorm2d, ReLU, c2: Conv2d(4, 3, padding = 1) }, ReLU }
+    }
+    residual_projection_when_shapes_differ => {
+        block Basic(planes, stride = 1) {
+            residual {
+                conv1: Conv2d(planes, 3, stride, 1, bias = false), bn1: BatchNorm2d, ReLU,
+                conv2: Conv2d(planes, 3, 1, 1, bias = false), bn2: BatchNorm2d,
+            } + downsample?: [Conv2d(planes, 1, stride, bias = false), BatchNorm2d],
+            ReLU,
+        }
+        struct Net { input: [3, 9, 9], layer1: [Basic(3), Basic(5, 2), Basic(5)], AdaptiveAvgPool2d(1), Flatten, fc: Linear(2) }
+    }
+    residual_optional => {
+        block Inverted(out, stride) {
+            residual? { conv: [Conv2d(in_channels * 2, 1, bias = false), BatchNorm2d, ReLU6, Conv2d(in_channels * 2, 3, stride, 1, groups = in_channels * 2, bias = false), BatchNorm2d, ReLU6, Conv2d(out, 1, bias = false), BatchNorm2d] }
+        }
+        struct Net { input: [4, 8, 8], features: [Inverted(4, 1), Inverted(6, 2), Inverted(6, 1)] }
+    }
+    residual_of_the_input => {
+        struct Net { input: [3, 5], residual { ReLU } }
+    }
+    residual_where_the_result_is_read_twice => {
+        struct Net { input: [2, 7], a: Conv1d(2, 3, padding = 1), residual { b: Conv1d(2, 3, padding = 1) }, residual { Tanh }, Sigmoid }
+    }
+    concat_branches => {
+        block Branchy(c) {
+            cat {
+                b1: Conv2d(c, 1),
+                b2: [Conv2d(c, 1), ReLU, Conv2d(c, 3, padding = 1)],
+                b3: [MaxPool2d(3, 1, 1, ceil_mode = true), Conv2d(2, 1)],
+            }
+        }
+        struct Net { input: [3, 7, 7], i1: Branchy(2), i2: Branchy(3), AdaptiveAvgPool2d(1), Flatten, fc: Linear(3) }
+    }
+    dense_concat_with_identity => {
+        block DenseLayer {
+            cat { Identity, { norm1: BatchNorm2d, relu1: ReLU, conv1: Conv2d(4, 1, bias = false), norm2: BatchNorm2d, relu2: ReLU, conv2: Conv2d(2, 3, padding = 1, bias = false) } }
+        }
+        struct Net { input: [3, 6, 6], block1: { denselayer{1..=3}: DenseLayer }, norm: BatchNorm2d, ReLU }
+    }
+    nested_blocks_and_expressions => {
+        block Conv(out, k, s = 1) { conv: Conv2d(out, k, s, k / 2, bias = false), bn: BatchNorm2d(eps = 0.001), ReLU }
+        block Pair(c) { first: Conv(c, 3), second: Conv(c * 2 - 1, 1, 2) }
+        struct Net { input: [2, 9, 9], p: Pair(3), q: Pair(in_channels + 1), Flatten, fc: Linear(4) }
+    }
+    concat_feeding_residual => {
+        struct Net { input: [4, 5, 5], residual { cat { a: Conv2d(2, 3, padding = 1), b: Conv2d(2, 1) } }, ReLU, cat { Identity, MaxPool2d(3, 1, 1) } }
+    }
+}

@@ -57,8 +57,16 @@ struct Flow {
     from: String,
 }
 
-/// Block parameters in scope: name to concrete value.
+/// Names in scope: the block's parameters and `in_channels` (the channels entering the block, or
+/// the network), to concrete values.
 type Env = HashMap<String, Value>;
+
+fn int_value(n: u64, span: Span) -> Value {
+    Value {
+        kind: ValueKind::Int(i128::from(n)),
+        span,
+    }
+}
 
 struct Elab<'a, 'c> {
     blocks: &'a [BlockDecl],
@@ -105,7 +113,11 @@ pub fn elaborate(net: &Network, blocks: &[BlockDecl], cx: &mut Ctxt) -> Option<(
         .iter()
         .filter(|e| matches!(e, Entry::Node(_)))
         .collect();
-    let out = elab.entries(&body, false, "", &Env::new(), Some(flow), true);
+    let env = Env::from([(
+        "in_channels".to_string(),
+        int_value(input.dims[0], input.span),
+    )]);
+    let out = elab.entries(&body, false, "", &env, Some(flow), true);
     let out = out?;
     if let Some(declared) = &net.output
         && declared.dims != out.shape
@@ -388,8 +400,7 @@ impl Elab<'_, '_> {
         top: bool,
     ) -> Option<Flow> {
         let kind = call.kind.to_string();
-        let in_channels = flow.as_ref().map(|f| f.shape[0]);
-        let args = self.eval_args(&call.args, env, in_channels, &call.kind);
+        let args = self.eval_args(&call.args, env);
         if let Some(block) = self.blocks.iter().find(|b| b.name == kind) {
             return self.instantiate(block, call, args?, path, flow);
         }
@@ -510,6 +521,9 @@ impl Elab<'_, '_> {
             return None;
         }
         let mut env = Env::new();
+        if let Some(f) = &flow {
+            env.insert("in_channels".into(), int_value(f.shape[0], call.span));
+        }
         let mut next = 0;
         let params: Vec<String> = block.params.iter().map(|p| p.name.to_string()).collect();
         for Arg { key, value } in args {
@@ -570,7 +584,7 @@ impl Elab<'_, '_> {
             }
             match &p.default {
                 Some(default) => {
-                    let v = self.eval(default, &env, flow.as_ref().map(|f| f.shape[0]))?;
+                    let v = self.eval(default, &env)?;
                     env.insert(key, v);
                 }
                 None => {
@@ -593,17 +607,11 @@ impl Elab<'_, '_> {
         out
     }
 
-    fn eval_args(
-        &mut self,
-        args: &[Arg],
-        env: &Env,
-        in_channels: Option<u64>,
-        layer: &Ident,
-    ) -> Option<Vec<Arg>> {
+    fn eval_args(&mut self, args: &[Arg], env: &Env) -> Option<Vec<Arg>> {
         let mut out = Vec::new();
         let mut ok = true;
         for arg in args {
-            match self.eval(&arg.value, env, in_channels) {
+            match self.eval(&arg.value, env) {
                 Some(value) => out.push(Arg {
                     key: arg.key.clone(),
                     value,
@@ -611,26 +619,24 @@ impl Elab<'_, '_> {
                 None => ok = false,
             }
         }
-        let _ = layer;
+
         ok.then_some(out)
     }
 
     /// A value with block parameters and `in_channels` replaced and arithmetic done.
-    fn eval(&mut self, value: &Value, env: &Env, in_channels: Option<u64>) -> Option<Value> {
+    fn eval(&mut self, value: &Value, env: &Env) -> Option<Value> {
         let span = value.span;
         let kind = match &value.kind {
             ValueKind::Var(name) => {
                 let n = name.to_string();
-                if n == "in_channels" {
-                    ValueKind::Int(i128::from(in_channels?))
-                } else if let Some(v) = env.get(&n) {
+                if let Some(v) = env.get(&n) {
                     return Some(Value {
                         kind: v.kind.clone(),
                         span,
                     });
                 } else {
                     let mut names: Vec<&str> = env.keys().map(String::as_str).collect();
-                    names.push("in_channels");
+
                     names.sort();
                     self.cx.error(
                         name.span(),
@@ -647,10 +653,7 @@ impl Elab<'_, '_> {
                 }
             }
             ValueKind::Binary(a, op, b) => {
-                let (a, b) = (
-                    self.eval(a, env, in_channels)?,
-                    self.eval(b, env, in_channels)?,
-                );
+                let (a, b) = (self.eval(a, env)?, self.eval(b, env)?);
                 let (ValueKind::Int(x), ValueKind::Int(y)) = (&a.kind, &b.kind) else {
                     self.cx.error(
                         span,
@@ -681,10 +684,7 @@ impl Elab<'_, '_> {
                 }
             }
             ValueKind::Tuple(items) => {
-                let items: Option<Vec<Value>> = items
-                    .iter()
-                    .map(|v| self.eval(v, env, in_channels))
-                    .collect();
+                let items: Option<Vec<Value>> = items.iter().map(|v| self.eval(v, env)).collect();
                 ValueKind::Tuple(items?)
             }
             other => other.clone(),
