@@ -24,5 +24,11 @@
 //! See the README for the language: layers, arguments, budgets, and the errors it reports.
 #![no_std]
 
+// The generated code names the runtime `::cnn::__private`, in this crate too (the zoo).
+extern crate self as cnn;
+
 pub use cnn_macros::cnn;
 pub use cnn_runtime::*;
+
+#[cfg(feature = "zoo")]
+pub mod zoo;

@@ -92,6 +92,10 @@ pub trait Network: Sized {
     const ARENA_BYTES: usize;
     /// `f32` values in the activation arena.
     const ARENA_LEN: usize;
+    /// Bytes of activations if every intermediate tensor had a buffer of its own.
+    const NAIVE_ARENA_BYTES: usize;
+    /// Bytes of the tensors live together at the busiest step: no plan needs less.
+    const PEAK_LIVE_BYTES: usize;
     /// `f32` values in the weight buffer, derived values included.
     const WEIGHTS_LEN: usize;
     /// The layers in execution order, blocks and repetitions expanded.

@@ -7,3 +7,5 @@ mod golden;
 mod layers;
 mod loader;
 mod ui;
+#[cfg(feature = "zoo")]
+mod zoo;

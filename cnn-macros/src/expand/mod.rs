@@ -70,6 +70,8 @@ pub fn expand(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) -> 
     let weight_bytes = usize_lit(figures.weight_bytes);
     let arena_bytes = usize_lit(figures.arena_bytes);
     let arena_len = usize_lit(plan.arena_len);
+    let naive = usize_lit(4 * plan.naive);
+    let live = usize_lit(4 * plan.lower_bound);
     let weights_len = usize_lit(plan.weights_len);
     let layers = nodes.iter().map(layer_desc);
     let inputs = nodes.iter().map(|n| {
@@ -131,7 +133,9 @@ pub fn expand(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) -> 
                 const WEIGHT_BYTES: usize = #weight_bytes;
                 const MACS: u64 = #macs;
                 const ARENA_BYTES: usize = #arena_bytes;
-                const ARENA_LEN: usize = #arena_len;
+                                const ARENA_LEN: usize = #arena_len;
+                const NAIVE_ARENA_BYTES: usize = #naive;
+                const PEAK_LIVE_BYTES: usize = #live;
                 const WEIGHTS_LEN: usize = #weights_len;
                 const LAYERS: &'static [__cnn::Layer] = &[#(#layers),*];
                 const INPUTS: &'static [&'static [usize]] = &[#(#inputs),*];
@@ -185,7 +189,9 @@ pub fn fallback(net: &Network) -> TokenStream {
                 const WEIGHT_BYTES: usize = 0;
                 const MACS: u64 = 0;
                 const ARENA_BYTES: usize = 0;
-                const ARENA_LEN: usize = 0;
+                                const ARENA_LEN: usize = 0;
+                const NAIVE_ARENA_BYTES: usize = 0;
+                const PEAK_LIVE_BYTES: usize = 0;
                 const WEIGHTS_LEN: usize = 0;
                 const LAYERS: &'static [__cnn::Layer] = &[];
                 const INPUTS: &'static [&'static [usize]] = &[];

@@ -1,0 +1,57 @@
+//! The zoo's figures: parameter counts equal torchvision's (compile-time facts), and the memory
+//! plan between its lower bound and one buffer per tensor.
+
+use cnn::Network;
+use cnn::zoo::*;
+
+// torchvision's `sum(p.numel() for p in model.parameters())`, 1000 classes.
+const _: () = assert!(AlexNet::PARAMS == 61_100_840);
+const _: () = assert!(Vgg11::PARAMS == 132_863_336);
+const _: () = assert!(Vgg16::PARAMS == 138_357_544);
+const _: () = assert!(GoogLeNet::PARAMS == 6_624_904);
+const _: () = assert!(ResNet18::PARAMS == 11_689_512);
+const _: () = assert!(ResNet34::PARAMS == 21_797_672);
+const _: () = assert!(ResNet50::PARAMS == 25_557_032);
+const _: () = assert!(DenseNet121::PARAMS == 7_978_856);
+const _: () = assert!(MobileNetV2::PARAMS == 3_504_872);
+const _: () = assert!(LeNet5::PARAMS == 61_706);
+
+/// torchvision's buffers (batch-norm running statistics; `num_batches_tracked` is not loaded)
+/// are the rest of the weight bytes.
+#[test]
+fn weight_bytes_count_parameters_and_running_statistics() {
+    // `sum(b.numel() for b in model.buffers())` minus one `num_batches_tracked` per batch norm.
+    let running = |n: &[cnn::TensorSpec]| {
+        n.iter()
+            .filter(|t| t.name.ends_with("running_mean") || t.name.ends_with("running_var"))
+            .map(|t| t.len())
+            .sum::<usize>()
+    };
+    assert_eq!(running(ResNet18::TENSORS), 9_620 - 20);
+    assert_eq!(running(ResNet50::TENSORS), 53_173 - 53);
+    assert_eq!(running(DenseNet121::TENSORS), 83_769 - 121);
+    assert_eq!(running(MobileNetV2::TENSORS), 34_164 - 52);
+    assert_eq!(running(GoogLeNet::TENSORS), 14_617 - 57);
+    assert_eq!(ResNet50::WEIGHT_BYTES, 4 * (25_557_032 + 53_173 - 53));
+}
+
+#[test]
+fn torchvision_names() {
+    let names = |t: &[cnn::TensorSpec]| t.iter().map(|t| t.name).collect::<Vec<_>>();
+    let r50 = names(ResNet50::TENSORS);
+    assert!(r50.contains(&"layer1.0.downsample.0.weight"));
+    assert!(r50.contains(&"layer4.2.bn3.running_var"));
+    assert!(!r50.contains(&"layer1.1.downsample.0.weight"));
+    let dense = names(DenseNet121::TENSORS);
+    assert!(dense.contains(&"features.denseblock1.denselayer1.norm1.running_mean"));
+    assert!(dense.contains(&"features.denseblock4.denselayer16.conv2.weight"));
+    assert!(dense.contains(&"features.transition3.conv.weight"));
+    let mobile = names(MobileNetV2::TENSORS);
+    assert!(mobile.contains(&"features.1.conv.0.0.weight"));
+    assert!(mobile.contains(&"features.2.conv.3.running_mean"));
+    assert!(mobile.contains(&"features.18.1.weight"));
+    let google = names(GoogLeNet::TENSORS);
+    assert!(google.contains(&"inception4e.branch4.1.bn.weight"));
+    assert!(names(Vgg16::TENSORS).contains(&"features.28.weight"));
+    assert!(names(AlexNet::TENSORS).contains(&"classifier.6.bias"));
+}
