@@ -120,3 +120,40 @@ pub fn read_tensor(rel: &str, name: &str) -> (Vec<usize>, Vec<f32>) {
         .map(|(_, s, d)| (s, d))
         .unwrap_or_else(|| panic!("{rel} has no tensor `{name}`"))
 }
+
+/// The deterministic values of `tools/make_zoo_golden.py`: `n` values in `[0, 1)` from
+/// xorshift64* seeded by the FNV-1a hash of `name`, 24 bits each.
+pub fn uniform_by_name(name: &str, n: usize) -> impl Iterator<Item = f64> {
+    let mut x = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    }) | 1;
+    (0..n).map(move |_| {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40) as f64 / (1u64 << 24) as f64
+    })
+}
+
+/// The synthetic state_dict tensor `name` of `tools/make_zoo_golden.py`, bit for bit.
+pub fn synthetic(name: &str, shape: &[usize]) -> Vec<f32> {
+    let n: usize = shape.iter().product();
+    let u = uniform_by_name(name, n);
+    if name.ends_with("running_var") || (name.ends_with("weight") && shape.len() == 1) {
+        u.map(|u| (0.5 + u) as f32).collect()
+    } else if name.ends_with("weight") {
+        let bound = (6.0 / (n / shape[0]) as f64).sqrt();
+        u.map(|u| ((2.0 * u - 1.0) * bound) as f32).collect()
+    } else {
+        u.map(|u| ((2.0 * u - 1.0) * 0.1) as f32).collect()
+    }
+}
+
+/// A network with every tensor synthetic.
+pub fn synthetic_network<N: Network>() -> N {
+    let mut w = vec![0.0; N::WEIGHTS_LEN];
+    for t in N::TENSORS {
+        w[t.offset..t.offset + t.len()].copy_from_slice(&synthetic(t.name, t.shape));
+    }
+    N::from_weights(Weights::Owned(w)).expect("a full weight buffer")
+}

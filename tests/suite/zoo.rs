@@ -55,3 +55,46 @@ fn torchvision_names() {
     assert!(names(Vgg16::TENSORS).contains(&"features.28.weight"));
     assert!(names(AlexNet::TENSORS).contains(&"classifier.6.bias"));
 }
+
+/// Runs a zoo network with synthetic weights on the synthetic input and compares with
+/// torchvision's output (`tools/make_zoo_golden.py`).
+fn against_torchvision<N: Network>(name: &str) {
+    let net: N = crate::common::synthetic_network();
+    let input: Vec<f32> = crate::common::uniform_by_name("input", N::INPUT_LEN)
+        .map(|u| (2.0 * u - 1.0) as f32)
+        .collect();
+    let (_, want) = crate::common::read_tensor(&format!("zoo/{name}.io.safetensors"), "output");
+    let got = net.infer(&input).expect("one image");
+    let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-4 * scale.max(1.0),
+            "{name}: output {i} is {g}, torchvision gives {w} (largest output {scale})"
+        );
+    }
+}
+
+#[test]
+fn resnet18_matches_torchvision() {
+    against_torchvision::<ResNet18>("resnet18");
+}
+
+#[test]
+fn resnet50_matches_torchvision() {
+    against_torchvision::<ResNet50>("resnet50");
+}
+
+#[test]
+fn mobilenet_v2_matches_torchvision() {
+    against_torchvision::<MobileNetV2>("mobilenet_v2");
+}
+
+#[test]
+fn densenet121_matches_torchvision() {
+    against_torchvision::<DenseNet121>("densenet121");
+}
+
+#[test]
+fn googlenet_matches_torchvision() {
+    against_torchvision::<GoogLeNet>("googlenet");
+}
