@@ -57,6 +57,14 @@ struct Flow {
     from: String,
 }
 
+/// Where an entry instance stands: its full name, where the name is written, and the prefix of
+/// the names inside it.
+struct Site {
+    path: Option<String>,
+    name_span: Option<Span>,
+    scope: String,
+}
+
 /// Names in scope: the block's parameters and `in_channels` (the channels entering the block, or
 /// the network), to concrete values.
 type Env = HashMap<String, Value>;
@@ -250,7 +258,14 @@ impl Elab<'_, '_> {
     ) -> Option<Flow> {
         let scope = path.clone().unwrap_or_else(|| prefix.to_string());
         match expr {
-            NodeExpr::Call(call) => self.call(call, path, span, env, flow, top),
+            NodeExpr::Call(call) => {
+                let site = Site {
+                    path,
+                    name_span: span,
+                    scope: scope.clone(),
+                };
+                self.call(call, site, env, flow, top)
+            }
             NodeExpr::Group {
                 numbered, entries, ..
             } => {
@@ -393,16 +408,20 @@ impl Elab<'_, '_> {
     fn call(
         &mut self,
         call: &LayerCall,
-        path: Option<String>,
-        name_span: Option<Span>,
+        site: Site,
         env: &Env,
         flow: Option<Flow>,
         top: bool,
     ) -> Option<Flow> {
+        let Site {
+            path,
+            name_span,
+            scope,
+        } = site;
         let kind = call.kind.to_string();
         let args = self.eval_args(&call.args, env);
         if let Some(block) = self.blocks.iter().find(|b| b.name == kind) {
-            return self.instantiate(block, call, args?, path, flow);
+            return self.instantiate(block, call, args?, &scope, flow);
         }
         let block_names: Vec<&str> = Vec::new();
         let names: Vec<String> = self.blocks.iter().map(|b| b.name.to_string()).collect();
@@ -418,8 +437,8 @@ impl Elab<'_, '_> {
             Some(p) => format!("`{p}`"),
             None if top => format!("`{kind}` (layer {})", self.position),
             None => format!(
-                "`{kind}` in `{}`",
-                self.stack.last().map_or("the network", String::as_str)
+                "`{kind}` in block `{}`",
+                self.stack.last().map_or("?", String::as_str)
             ),
         };
         if layer.has_weights() {
@@ -429,7 +448,7 @@ impl Elab<'_, '_> {
                     format!(
                         "{label} has weights and needs a name, its key in the state_dict (hint: `{}{}: {kind}(..)`)",
                         default_prefix(&kind),
-                        self.position
+                        if top { self.position.to_string() } else { String::new() }
                     ),
                 ),
                 Some(p) => self.claim(p, name_span.unwrap_or(call.span)),
@@ -506,7 +525,7 @@ impl Elab<'_, '_> {
         block: &BlockDecl,
         call: &LayerCall,
         args: Vec<Arg>,
-        path: Option<String>,
+        scope: &str,
         flow: Option<Flow>,
     ) -> Option<Flow> {
         let name = block.name.to_string();
@@ -599,10 +618,9 @@ impl Elab<'_, '_> {
                 }
             }
         }
-        let scope = path.clone().unwrap_or_default();
-        self.stack.push(path.unwrap_or_else(|| name.clone()));
+        self.stack.push(name.clone());
         let entries: Vec<&Entry> = block.entries.iter().collect();
-        let out = self.entries(&entries, false, &scope, &env, flow, false);
+        let out = self.entries(&entries, false, scope, &env, flow, false);
         self.stack.pop();
         out
     }

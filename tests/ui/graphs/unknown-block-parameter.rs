@@ -1,0 +1,14 @@
+use cnn::cnn;
+
+cnn! {
+    block Block(planes, stride = 1) {
+        conv: Conv2d(planes, 3, stride, 1),
+    }
+
+    pub struct Net {
+        input: [3, 16, 16],
+        b: Block(8, strid = 2),
+    }
+}
+
+fn main() {}
