@@ -8,7 +8,8 @@ tests/suite/common.rs reproduces bit for bit (`synthetic`), seeded by the tensor
 - convolution and linear weights: uniform in ±sqrt(6 / fan_in) (He et al.'s bound);
 - biases: uniform in ±0.1; batch-norm weight and running_var: uniform in [0.5, 1.5);
   batch-norm bias and running_mean: uniform in ±0.1.
-The input (named `input`) is uniform in ±1. Writes tests/data/zoo/NAME.io.safetensors with the
+The input (named `input`) is uniform in ±1. Also writes tests/data/zoo/NAME.keys.txt: torchvision's state_dict keys and shapes of each zoo
+network, which the zoo's declarations must reproduce. Writes tests/data/zoo/NAME.io.safetensors with the
 output (`output`) for that input, in eval mode; the input is not stored either.
 """
 import os
@@ -55,6 +56,19 @@ def synthetic(name, shape):
     return torch.from_numpy(v.astype(np.float32).reshape(shape))
 
 
+# Every zoo network whose state_dict keys are checked against torchvision's.
+KEYS = {
+    "alexnet": lambda: tvm.alexnet(weights=None),
+    "vgg11": lambda: tvm.vgg11(weights=None),
+    "vgg16": lambda: tvm.vgg16(weights=None),
+    "googlenet": lambda: tvm.googlenet(weights=None, aux_logits=False, init_weights=False),
+    "resnet18": lambda: tvm.resnet18(weights=None),
+    "resnet34": lambda: tvm.resnet34(weights=None),
+    "resnet50": lambda: tvm.resnet50(weights=None),
+    "densenet121": lambda: tvm.densenet121(weights=None),
+    "mobilenet_v2": lambda: tvm.mobilenet_v2(weights=None),
+}
+
 MODELS = {
     "resnet18": lambda: tvm.resnet18(weights=None),
     "resnet50": lambda: tvm.resnet50(weights=None),
@@ -66,6 +80,12 @@ MODELS = {
 
 def main():
     os.makedirs(OUT, exist_ok=True)
+    # The state_dict keys and shapes, as `safetensors.torch.save_file(model.state_dict())`
+    # would write them, one `key shape` per line.
+    for name, make in KEYS.items():
+        with open(os.path.join(OUT, f"{name}.keys.txt"), "w") as f:
+            for key, t in make().state_dict().items():
+                f.write(f"{key} {list(t.shape)}\n")
     torch.use_deterministic_algorithms(True)
     x = torch.from_numpy((2.0 * uniform("input", 3 * 224 * 224) - 1.0).astype(np.float32)).reshape(1, 3, 224, 224)
     for name, make in MODELS.items():

@@ -98,3 +98,40 @@ fn densenet121_matches_torchvision() {
 fn googlenet_matches_torchvision() {
     against_torchvision::<GoogLeNet>("googlenet");
 }
+
+/// The zoo's state_dict is torchvision's, key for key and shape for shape, so that torchvision's
+/// weights load without renaming (keys listed by `tools/make_zoo_golden.py`).
+fn same_keys_as_torchvision<N: Network>(name: &str) {
+    let text = std::fs::read_to_string(crate::common::data_path(&format!("zoo/{name}.keys.txt")))
+        .expect("the key list");
+    let mut want: Vec<String> = text
+        .lines()
+        .filter(|l| !l.contains("num_batches_tracked"))
+        .map(str::to_string)
+        .collect();
+    let mut got: Vec<String> = N::TENSORS
+        .iter()
+        .map(|t| format!("{} {:?}", t.name, t.shape))
+        .collect();
+    want.sort();
+    got.sort();
+    let missing: Vec<&String> = want.iter().filter(|k| !got.contains(k)).collect();
+    let extra: Vec<&String> = got.iter().filter(|k| !want.contains(k)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{name}: missing {missing:?}, extra {extra:?}"
+    );
+}
+
+#[test]
+fn state_dicts_are_torchvision_s() {
+    same_keys_as_torchvision::<AlexNet>("alexnet");
+    same_keys_as_torchvision::<Vgg11>("vgg11");
+    same_keys_as_torchvision::<Vgg16>("vgg16");
+    same_keys_as_torchvision::<GoogLeNet>("googlenet");
+    same_keys_as_torchvision::<ResNet18>("resnet18");
+    same_keys_as_torchvision::<ResNet34>("resnet34");
+    same_keys_as_torchvision::<ResNet50>("resnet50");
+    same_keys_as_torchvision::<DenseNet121>("densenet121");
+    same_keys_as_torchvision::<MobileNetV2>("mobilenet_v2");
+}
