@@ -20,7 +20,7 @@ pub trait ConvSpec {
 /// `0 <= o * stride + k * dilation - padding < in_len`. This is the interior of the tap; the
 /// outputs outside it read padding (zeros) and get nothing from the tap.
 #[inline(always)]
-const fn tap_range(
+pub(super) const fn tap_range(
     out_len: usize,
     in_len: usize,
     stride: usize,
@@ -42,7 +42,8 @@ const fn tap_range(
 }
 
 /// Convolution, `y[co] = act(norm(bias[co] + sum over ci in co's group, taps k of
-/// w[co, ci, k] * x[ci, o * stride + k * dilation - padding]))`, zero padding.
+/// w[co, ci, k] * x[ci, o * stride + k * dilation - padding]))`, zero padding, on the fastest
+/// instruction set this processor has (see [`level`](super::level)).
 ///
 /// # Shapes
 /// `input`: `[IN_CHANNELS, INPUT]`; `weight`: `[OUT_CHANNELS, IN_CHANNELS / GROUPS, KERNEL]`
@@ -58,6 +59,49 @@ pub fn conv<S: ConvSpec>(
     norm: Option<Norm<'_>>,
     output: &mut [f32],
 ) {
+    conv_at::<S>(super::level(), input, weight, bias, norm, output);
+}
+
+/// [`conv`] on the given instruction set (the tests compare them all); a level the processor
+/// lacks falls back to the portable code.
+#[doc(hidden)]
+pub fn conv_at<S: ConvSpec>(
+    level: super::Level,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    norm: Option<Norm<'_>>,
+    output: &mut [f32],
+) {
+    let out_plane = S::OUTPUT.volume();
+    assert!(
+        input.len() >= S::IN_CHANNELS * S::INPUT.volume()
+            && weight.len() >= S::OUT_CHANNELS * (S::IN_CHANNELS / S::GROUPS) * S::KERNEL.volume()
+            && output.len() >= S::OUT_CHANNELS * out_plane,
+        "convolution buffers shorter than their shapes"
+    );
+    for (co, out) in output
+        .chunks_exact_mut(out_plane)
+        .take(S::OUT_CHANNELS)
+        .enumerate()
+    {
+        out.fill(bias.map_or(0.0, |b| b[co]));
+    }
+    if !super::simd::conv_accumulate::<S>(level, input, weight, output) {
+        accumulate::<S>(input, weight, output);
+    }
+    for (co, out) in output
+        .chunks_exact_mut(out_plane)
+        .take(S::OUT_CHANNELS)
+        .enumerate()
+    {
+        finish(out, co, norm, S::ACTIVATION);
+    }
+}
+
+/// The portable accumulation: `output += conv(input, weight)`, weight-stationary over rows so
+/// that the compiler vectorises the innermost loop.
+fn accumulate<S: ConvSpec>(input: &[f32], weight: &[f32], output: &mut [f32]) {
     let (i, o, k, s, p, d) = (
         S::INPUT,
         S::OUTPUT,
@@ -76,7 +120,6 @@ pub fn conv<S: ConvSpec>(
         .take(S::OUT_CHANNELS)
         .enumerate()
     {
-        out.fill(bias.map_or(0.0, |b| b[co]));
         let group = co / out_per_group;
         for cl in 0..in_per_group {
             let x = &input[(group * in_per_group + cl) * in_plane..][..in_plane];
@@ -113,7 +156,6 @@ pub fn conv<S: ConvSpec>(
                 }
             }
         }
-        finish(out, co, norm, S::ACTIVATION);
     }
 }
 

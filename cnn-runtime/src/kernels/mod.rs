@@ -9,10 +9,12 @@
 mod conv;
 mod dense;
 mod pool;
+mod simd;
 
-pub use conv::{ConvSpec, conv};
+pub use conv::{ConvSpec, conv, conv_at};
 pub use dense::{activate, add, batch_norm, linear, softmax};
 pub use pool::{PoolSpec, adaptive_avg_pool, adaptive_max_pool, avg_pool, max_pool};
+pub use simd::{Level, level};
 
 use crate::Activation;
 
