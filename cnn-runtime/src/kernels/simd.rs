@@ -11,6 +11,7 @@
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
+use super::Extent;
 use super::conv::ConvSpec;
 
 /// An instruction set the kernels can use, from the most portable to the fastest.
@@ -78,67 +79,86 @@ pub(super) fn conv_accumulate<S: ConvSpec>(
     if S::STRIDE.w != 1 || S::DILATION.w != 1 || level > self::level() {
         return false;
     }
+    let g = Geometry::of::<S>();
     match level {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `level <= self::level()`, so the processor has AVX-512F; `conv_at` checked that
-        // the slices hold the shapes of `S`, which is all the kernel reads and writes.
-        Level::Avx512 => unsafe { x86::conv_avx512::<S>(input, weight, output) },
+        // the slices hold the shapes of `S`, which `g` describes and which is all the kernel
+        // reads and writes.
+        Level::Avx512 => unsafe { x86::conv_avx512(&g, input, weight, output) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above, with AVX2 and FMA.
-        Level::Avx2 => unsafe { x86::conv_avx2::<S>(input, weight, output) },
+        Level::Avx2 => unsafe { x86::conv_avx2(&g, input, weight, output) },
         _ => return false,
     }
     true
 }
 
-/// A convolution's sizes as the SIMD kernel walks them: rows of `out_w` outputs reading rows of
-/// `in_w` inputs. All fields are constants once `S` is known.
+/// A convolution's sizes as the SIMD kernels walk them: rows of `out_w` outputs reading rows of
+/// `in_w` inputs. The kernels are shared by every layer (compiled once, in this crate), generic
+/// only in their register tile and kernel width; the rest of the sizes come from here.
+#[derive(Clone, Copy)]
 pub(super) struct Geometry {
+    groups: usize,
+    in_per_group: usize,
+    out_per_group: usize,
     in_plane: usize,
     out_plane: usize,
+    in_d: usize,
+    in_h: usize,
+    in_w: usize,
     /// Output rows along depth and height (1 and 1 for a flattened 1×1 convolution).
     rows_d: usize,
     rows_h: usize,
-    in_w: usize,
     out_w: usize,
     /// Output columns `lo..hi` whose taps all read inside the input row.
     lo: usize,
     hi: usize,
+    kernel: Extent,
+    stride: Extent,
+    padding: Extent,
+    dilation: Extent,
 }
 
 impl Geometry {
-    #[inline(always)]
     fn of<S: ConvSpec>() -> Geometry {
         let (i, o, k, p) = (S::INPUT, S::OUTPUT, S::KERNEL, S::PADDING);
         let in_plane = i.volume();
         let out_plane = o.volume();
+        let mut g = Geometry {
+            groups: S::GROUPS,
+            in_per_group: S::IN_CHANNELS / S::GROUPS,
+            out_per_group: S::OUT_CHANNELS / S::GROUPS,
+            in_plane,
+            out_plane,
+            in_d: i.d,
+            in_h: i.h,
+            in_w: i.w,
+            rows_d: o.d,
+            rows_h: o.h,
+            out_w: o.w,
+            lo: 0,
+            hi: 0,
+            kernel: k,
+            stride: S::STRIDE,
+            padding: p,
+            dilation: S::DILATION,
+        };
         let flat = k.volume() == 1 && p.d + p.h + p.w == 0 && S::STRIDE.d * S::STRIDE.h == 1;
         if flat {
-            return Geometry {
-                in_plane,
-                out_plane,
-                rows_d: 1,
-                rows_h: 1,
-                in_w: in_plane,
-                out_w: out_plane,
-                lo: 0,
-                hi: out_plane,
-            };
+            // One row over the whole plane.
+            let one = Extent { d: 1, h: 1, w: 1 };
+            (g.in_d, g.in_h, g.in_w, g.rows_d, g.rows_h, g.out_w) =
+                (1, 1, in_plane, 1, 1, out_plane);
+            (g.stride, g.dilation) = (one, one);
+            g.hi = out_plane;
+            return g;
         }
         // Tap kw of output ow reads column ow + kw - p.w: inside for every tap from p.w to
         // i.w + p.w - k.w.
-        let lo = p.w.min(o.w);
-        let hi = (i.w + p.w + 1).saturating_sub(k.w).clamp(lo, o.w);
-        Geometry {
-            in_plane,
-            out_plane,
-            rows_d: o.d,
-            rows_h: o.h,
-            in_w: i.w,
-            out_w: o.w,
-            lo,
-            hi,
-        }
+        g.lo = p.w.min(o.w);
+        g.hi = (i.w + p.w + 1).saturating_sub(k.w).clamp(g.lo, o.w);
+        g
     }
 }
 
@@ -147,7 +167,6 @@ mod x86 {
     use core::arch::x86_64::*;
 
     use super::Geometry;
-    use crate::kernels::conv::ConvSpec;
 
     /// A vector of `N` lanes. Every method is `unsafe`: the caller's function enables the
     /// instruction set, and pointers are valid for the lanes used.
@@ -291,65 +310,91 @@ mod x86 {
     }
 
     /// # Safety
-    /// The processor has AVX-512F; the slices hold the shapes of `S`.
+    /// The processor has AVX-512F; the slices hold the shapes `g` describes.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn conv_avx512<S: ConvSpec>(
+    pub(super) unsafe fn conv_avx512(
+        g: &Geometry,
         input: &[f32],
         weight: &[f32],
         output: &mut [f32],
     ) {
         // SAFETY: forwarded from the caller.
-        unsafe { conv::<Zmm, S>(input, weight, output) }
+        unsafe { conv::<Zmm>(g, input, weight, output) }
     }
 
     /// # Safety
-    /// The processor has AVX2 and FMA; the slices hold the shapes of `S`.
+    /// The processor has AVX2 and FMA; the slices hold the shapes `g` describes.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn conv_avx2<S: ConvSpec>(input: &[f32], weight: &[f32], output: &mut [f32]) {
+    pub(super) unsafe fn conv_avx2(
+        g: &Geometry,
+        input: &[f32],
+        weight: &[f32],
+        output: &mut [f32],
+    ) {
         // SAFETY: forwarded from the caller.
-        unsafe { conv::<Ymm, S>(input, weight, output) }
+        unsafe { conv::<Ymm>(g, input, weight, output) }
     }
 
+    /// Tiles of `V::MR` output channels, then 4, then 1, over each group.
     #[inline(always)]
-    unsafe fn conv<V: Lanes, S: ConvSpec>(input: &[f32], weight: &[f32], output: &mut [f32]) {
-        let g = &Geometry::of::<S>();
-        let in_per_group = S::IN_CHANNELS / S::GROUPS;
-        let out_per_group = S::OUT_CHANNELS / S::GROUPS;
-        for group in 0..S::GROUPS {
+    unsafe fn conv<V: Lanes>(g: &Geometry, input: &[f32], weight: &[f32], output: &mut [f32]) {
+        let taps = g.kernel.volume();
+        for group in 0..g.groups {
             let mut co = 0;
-            while co < out_per_group {
-                let first = group * out_per_group + co;
-                let x = &input[group * in_per_group * g.in_plane..];
-                let w = &weight[first * in_per_group * S::KERNEL.volume()..];
+            while co < g.out_per_group {
+                let first = group * g.out_per_group + co;
+                let x = &input[group * g.in_per_group * g.in_plane..];
+                let w = &weight[first * g.in_per_group * taps..];
                 let y = &mut output[first * g.out_plane..];
-                let left = out_per_group - co;
+                let left = g.out_per_group - co;
                 // SAFETY: the tile reads `in_per_group` input planes from `x`, the weights of its
-                // channels from `w` and writes their planes in `y`, all inside the shapes of `S`.
+                // channels from `w` and writes their planes in `y`, all inside the shapes of `g`.
                 co += unsafe {
                     if left >= V::MR {
-                        channels::<V, S, 8>(g, x, w, y, V::MR)
+                        by_width::<V, 8>(g, x, w, y, V::MR)
                     } else if left >= 4 {
-                        channels::<V, S, 4>(g, x, w, y, 4)
+                        by_width::<V, 4>(g, x, w, y, 4)
                     } else {
-                        channels::<V, S, 1>(g, x, w, y, 1)
+                        by_width::<V, 1>(g, x, w, y, 1)
                     }
                 };
             }
         }
     }
 
-    /// Every output row of `mr <= MR_MAX` channels (`MR_MAX` bounds the accumulator array);
-    /// returns `mr`. Tiles inside the interior load whole vectors; the others mask the lanes
-    /// that would read padding.
+    /// The kernel widths of real networks get an unrolled tap loop; others a loop.
     #[inline(always)]
-    unsafe fn channels<V: Lanes, S: ConvSpec, const MR_MAX: usize>(
+    unsafe fn by_width<V: Lanes, const MR: usize>(
         g: &Geometry,
         x: &[f32],
         w: &[f32],
         y: &mut [f32],
         mr: usize,
     ) -> usize {
-        debug_assert!(mr <= MR_MAX);
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            match g.kernel.w {
+                1 => channels::<V, MR, 1>(g, x, w, y, mr),
+                3 => channels::<V, MR, 3>(g, x, w, y, mr),
+                5 => channels::<V, MR, 5>(g, x, w, y, mr),
+                7 => channels::<V, MR, 7>(g, x, w, y, mr),
+                _ => channels::<V, MR, 0>(g, x, w, y, mr),
+            }
+        }
+    }
+
+    /// Every output row of `mr <= MR` channels (`MR` bounds the accumulator array); returns
+    /// `mr`. `KW` is the kernel width, or 0 for "as `g` says". Tiles inside the interior load
+    /// whole vectors; the others mask the lanes that would read padding.
+    #[inline(always)]
+    unsafe fn channels<V: Lanes, const MR: usize, const KW: usize>(
+        g: &Geometry,
+        x: &[f32],
+        w: &[f32],
+        y: &mut [f32],
+        mr: usize,
+    ) -> usize {
+        debug_assert!(mr <= MR && (KW == 0 || KW == g.kernel.w));
         for od in 0..g.rows_d {
             for oh in 0..g.rows_h {
                 let mut ow = 0;
@@ -360,33 +405,17 @@ mod x86 {
                     // every tap of them reads inside the input row.
                     unsafe {
                         match (width > V::N, inside) {
-                            (true, true) => row_tile::<V, S, MR_MAX, 2, false>(
-                                g,
-                                x,
-                                w,
-                                y,
-                                mr,
-                                od,
-                                oh,
-                                ow,
-                                width - V::N,
-                            ),
-                            (true, false) => row_tile::<V, S, MR_MAX, 2, true>(
-                                g,
-                                x,
-                                w,
-                                y,
-                                mr,
-                                od,
-                                oh,
-                                ow,
-                                width - V::N,
-                            ),
-                            (false, true) => row_tile::<V, S, MR_MAX, 1, false>(
-                                g, x, w, y, mr, od, oh, ow, width,
-                            ),
+                            (true, true) => {
+                                row_tile::<V, MR, KW, 2, false>(g, x, w, y, mr, od, oh, ow, width)
+                            }
+                            (true, false) => {
+                                row_tile::<V, MR, KW, 2, true>(g, x, w, y, mr, od, oh, ow, width)
+                            }
+                            (false, true) => {
+                                row_tile::<V, MR, KW, 1, false>(g, x, w, y, mr, od, oh, ow, width)
+                            }
                             (false, false) => {
-                                row_tile::<V, S, MR_MAX, 1, true>(g, x, w, y, mr, od, oh, ow, width)
+                                row_tile::<V, MR, KW, 1, true>(g, x, w, y, mr, od, oh, ow, width)
                             }
                         }
                     }
@@ -397,14 +426,15 @@ mod x86 {
         mr
     }
 
-    /// `MR` channels × `NV` vectors of output row `(od, oh)` from column `ow`; the last vector
-    /// has `n_last` lanes. With `EDGE`, input lanes outside the row (padding) are masked off.
+    /// `MR` channels × `NV` vectors of output row `(od, oh)`, columns `ow..ow + width`
+    /// (`width <= NV * N`; lanes past it are masked). With `EDGE`, input lanes outside the row
+    /// (padding) are masked off too.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     unsafe fn row_tile<
         V: Lanes,
-        S: ConvSpec,
         const MR: usize,
+        const KW: usize,
         const NV: usize,
         const EDGE: bool,
     >(
@@ -416,58 +446,61 @@ mod x86 {
         od: usize,
         oh: usize,
         ow: usize,
-        n_last: usize,
+        width: usize,
     ) {
-        let (i, k, s, p, d) = (S::INPUT, S::KERNEL, S::STRIDE, S::PADDING, S::DILATION);
-        let in_per_group = S::IN_CHANNELS / S::GROUPS;
+        let (k, s, p, d) = (g.kernel, g.stride, g.padding, g.dilation);
+        let kw_count = if KW == 0 { k.w } else { KW };
         let taps = k.volume();
-        let w_stride = in_per_group * taps;
-        let lanes = |v: usize| if v + 1 == NV { n_last } else { V::N };
+        let w_stride = g.in_per_group * taps;
+        let mut lanes = [0; NV];
+        for (v, l) in lanes.iter_mut().enumerate() {
+            *l = width.saturating_sub(v * V::N).min(V::N);
+        }
         let row = (od * g.rows_h + oh) * g.out_w + ow;
         let yp = y.as_mut_ptr();
         // SAFETY (whole body): `row + lanes` stays inside an output plane and channel `j < mr` of
         // the tile has its plane at `j * out_plane`; input rows are checked to be inside; input
         // columns `ow - p.w + kw + lane` are inside the row for every lane read (interior tiles),
-        // or the lanes outside are masked off (`EDGE`, where the pointer may leave the row and is
-        // only formed with `wrapping_offset`); weights at `j * w_stride + cl * taps + tap` are
-        // inside the tile's `mr * w_stride`.
+        // or the lanes outside are masked off (`EDGE`); a vector with no lanes reads and writes
+        // nothing. Vector pointers are formed with wrapping arithmetic, as a masked or empty
+        // vector's may leave the buffer;
+        // weights at `j * w_stride + cl * taps + tap` are inside the tile's `mr * w_stride`.
         unsafe {
             let mut acc = [[V::splat(0.0); NV]; MR];
             for (j, a) in acc.iter_mut().enumerate().take(mr) {
                 for (v, lane) in a.iter_mut().enumerate() {
-                    *lane = V::load(yp.add(j * g.out_plane + row + v * V::N), lanes(v));
+                    *lane = V::load(yp.wrapping_add(j * g.out_plane + row + v * V::N), lanes[v]);
                 }
             }
             let xp = x.as_ptr();
             let wp = w.as_ptr();
-            for cl in 0..in_per_group {
+            for cl in 0..g.in_per_group {
                 for kd in 0..k.d {
                     let xd = (od * s.d + kd * d.d) as isize - p.d as isize;
-                    if xd < 0 || xd as usize >= i.d {
+                    if xd < 0 || xd as usize >= g.in_d {
                         continue;
                     }
                     for kh in 0..k.h {
                         let xh = (oh * s.h + kh * d.h) as isize - p.h as isize;
-                        if xh < 0 || xh as usize >= i.h {
+                        if xh < 0 || xh as usize >= g.in_h {
                             continue;
                         }
                         let (xd, xh) = (xd as usize, xh as usize);
-                        // In a flattened 1×1 convolution the row is the plane: xd = xh = 0.
-                        let x_row = xp.add(cl * g.in_plane + (xd * i.h + xh) * g.in_w);
+                        let x_row = xp.add(cl * g.in_plane + (xd * g.in_h + xh) * g.in_w);
                         let w_tap = wp.add(cl * taps + (kd * k.h + kh) * k.w);
-                        for kw in 0..k.w {
+                        for kw in 0..kw_count {
                             let mut xv = [V::splat(0.0); NV];
                             for (v, xv) in xv.iter_mut().enumerate() {
                                 // Input column of lane 0; lanes a..b of this vector are inside.
                                 let c0 = (ow + v * V::N + kw) as isize - p.w as isize;
                                 if EDGE {
-                                    let a = (-c0).clamp(0, lanes(v) as isize) as usize;
+                                    let a = (-c0).clamp(0, lanes[v] as isize) as usize;
                                     let b = (g.in_w as isize - c0)
-                                        .clamp(a as isize, lanes(v) as isize)
+                                        .clamp(a as isize, lanes[v] as isize)
                                         as usize;
                                     *xv = V::load_range(x_row.wrapping_offset(c0), a, b);
                                 } else {
-                                    *xv = V::load(x_row.add(c0 as usize), lanes(v));
+                                    *xv = V::load(x_row.wrapping_add(c0 as usize), lanes[v]);
                                 }
                             }
                             for (j, a) in acc.iter_mut().enumerate().take(mr) {
@@ -482,7 +515,7 @@ mod x86 {
             }
             for (j, a) in acc.iter().enumerate().take(mr) {
                 for (v, lane) in a.iter().enumerate() {
-                    lane.store(yp.add(j * g.out_plane + row + v * V::N), lanes(v));
+                    lane.store(yp.wrapping_add(j * g.out_plane + row + v * V::N), lanes[v]);
                 }
             }
         }
