@@ -81,6 +81,56 @@ pub mod __private {
         }
     }
 
+    /// `n` deterministic values in `[0, 1)`: xorshift64* seeded by the FNV-1a hash of `name`,
+    /// 24 bits each (the generator of `tools/make_zoo_golden.py`, for tests and benchmarks).
+    pub fn uniform_by_name(name: &str, n: usize) -> impl Iterator<Item = f64> {
+        let seed = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let mut x = seed | 1;
+        (0..n).map(move |_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40) as f64 / (1u64 << 24) as f64
+        })
+    }
+
+    /// The synthetic state_dict tensor `name` of `tools/make_zoo_golden.py`, bit for bit:
+    /// convolution and linear weights uniform in ±sqrt(6 / fan_in), batch-norm weights and
+    /// running variances in [0.5, 1.5), everything else in ±0.1.
+    #[cfg(feature = "alloc")]
+    pub fn synthetic(name: &str, shape: &[usize]) -> alloc::vec::Vec<f32> {
+        let n: usize = shape.iter().product();
+        let u = uniform_by_name(name, n);
+        if name.ends_with("running_var") || (name.ends_with("weight") && shape.len() == 1) {
+            u.map(|u| (0.5 + u) as f32).collect()
+        } else if name.ends_with("weight") {
+            let bound = sqrt(6.0 / (n / shape[0]) as f64);
+            u.map(|u| ((2.0 * u - 1.0) * bound) as f32).collect()
+        } else {
+            u.map(|u| ((2.0 * u - 1.0) * 0.1) as f32).collect()
+        }
+    }
+
+    /// A network with every state_dict tensor [`synthetic`].
+    #[cfg(feature = "alloc")]
+    pub fn synthetic_network<N: Network>() -> N {
+        let mut w = alloc::vec![0.0; N::WEIGHTS_LEN];
+        for t in N::TENSORS {
+            w[t.offset..t.offset + t.len()].copy_from_slice(&synthetic(t.name, t.shape));
+        }
+        N::from_weights(Weights::Owned(w)).expect("a weight buffer of WEIGHTS_LEN values")
+    }
+
+    /// The synthetic input of `tools/make_zoo_golden.py`: uniform in ±1.
+    #[cfg(feature = "alloc")]
+    pub fn synthetic_input(len: usize) -> alloc::vec::Vec<f32> {
+        uniform_by_name("input", len)
+            .map(|u| (2.0 * u - 1.0) as f32)
+            .collect()
+    }
+
     /// Square root without `std`: Newton's iteration from an exponent-halving first guess,
     /// converged to the last bit for every finite positive `f64`.
     pub fn sqrt(x: f64) -> f64 {

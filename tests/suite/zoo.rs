@@ -59,10 +59,8 @@ fn torchvision_names() {
 /// Runs a zoo network with synthetic weights on the synthetic input and compares with
 /// torchvision's output (`tools/make_zoo_golden.py`).
 fn against_torchvision<N: Network>(name: &str) {
-    let net: N = crate::common::synthetic_network();
-    let input: Vec<f32> = crate::common::uniform_by_name("input", N::INPUT_LEN)
-        .map(|u| (2.0 * u - 1.0) as f32)
-        .collect();
+    let net: N = cnn::__private::synthetic_network();
+    let input = cnn::__private::synthetic_input(N::INPUT_LEN);
     let (_, want) = crate::common::read_tensor(&format!("zoo/{name}.io.safetensors"), "output");
     let got = net.infer(&input).expect("one image");
     let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
