@@ -76,7 +76,7 @@ pub(super) fn conv_accumulate<S: ConvSpec>(
     weight: &[f32],
     output: &mut [f32],
 ) -> bool {
-    if S::STRIDE.w != 1 || S::DILATION.w != 1 || level > self::level() {
+    if S::STRIDE.w > 2 || S::DILATION.w != 1 || level > self::level() {
         return false;
     }
     let g = Geometry::of::<S>();
@@ -154,10 +154,15 @@ impl Geometry {
             g.hi = out_plane;
             return g;
         }
-        // Tap kw of output ow reads column ow + kw - p.w: inside for every tap from p.w to
-        // i.w + p.w - k.w.
-        g.lo = p.w.min(o.w);
-        g.hi = (i.w + p.w + 1).saturating_sub(k.w).clamp(g.lo, o.w);
+        // Tap kw of output ow reads column ow * s + kw - p.w: inside for every tap from
+        // ceil(p.w / s) to (i.w + p.w - k.w) / s.
+        let s = S::STRIDE.w;
+        g.lo = p.w.div_ceil(s).min(o.w);
+        g.hi = if i.w + p.w >= k.w {
+            ((i.w + p.w - k.w) / s + 1).clamp(g.lo, o.w)
+        } else {
+            g.lo
+        };
         g
     }
 }
@@ -180,6 +185,9 @@ mod x86 {
         /// Lanes `a..b` from `p` (`a <= b <= N`), the rest zero; reads only those, so `p` itself
         /// may point outside the buffer when `a > 0`.
         unsafe fn load_range(p: *const f32, a: usize, b: usize) -> Self;
+        /// Lanes `a..b` of the even elements from `p` (lane `l` is `p[2 l]`), the rest zero; reads
+        /// only elements `2a..2b - 1`, so `p` may point outside the buffer when `a > 0`.
+        unsafe fn load_even(p: *const f32, a: usize, b: usize) -> Self;
         /// Writes the first `n` lanes to `p`; writes only those `n`.
         unsafe fn store(self, p: *mut f32, n: usize);
         unsafe fn splat(x: f32) -> Self;
@@ -211,6 +219,24 @@ mod x86 {
             // SAFETY: the caller enables AVX-512F and makes lanes `a..b` at `p` readable; a
             // masked-off lane is neither read nor able to fault.
             unsafe { Zmm(_mm512_maskz_loadu_ps(mask, p)) }
+        }
+        #[inline(always)]
+        unsafe fn load_even(p: *const f32, a: usize, b: usize) -> Self {
+            // Elements 2a..2b - 1 span two vectors: 0..16 and 16..32.
+            let (lo, hi) = (2 * a, (2 * b).saturating_sub(1).max(2 * a));
+            // SAFETY: the caller enables AVX-512F and makes elements `lo..hi` at `p` readable;
+            // each masked load reads only its part of them.
+            unsafe {
+                let first = Self::load_range(p, lo.min(16), hi.min(16));
+                let second = Self::load_range(
+                    p.wrapping_add(16),
+                    lo.saturating_sub(16),
+                    hi.saturating_sub(16),
+                );
+                let even =
+                    _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+                Zmm(_mm512_permutex2var_ps(first.0, even, second.0))
+            }
         }
         #[inline(always)]
         unsafe fn store(self, p: *mut f32, n: usize) {
@@ -285,6 +311,25 @@ mod x86 {
             // SAFETY: the caller enables AVX2 and makes lanes `a..b` at `p` readable; a masked-off
             // lane is neither read nor able to fault.
             unsafe { Ymm(_mm256_maskload_ps(p, Self::mask_range(a, b))) }
+        }
+        #[inline(always)]
+        unsafe fn load_even(p: *const f32, a: usize, b: usize) -> Self {
+            let (lo, hi) = (2 * a, (2 * b).saturating_sub(1).max(2 * a));
+            // SAFETY: the caller enables AVX2 and makes elements `lo..hi` at `p` readable; each
+            // masked load reads only its part of them.
+            unsafe {
+                let first = Self::load_range(p, lo.min(8), hi.min(8));
+                let second = Self::load_range(
+                    p.wrapping_add(8),
+                    lo.saturating_sub(8),
+                    hi.saturating_sub(8),
+                );
+                // [f0 f2 s0 s2 | f4 f6 s4 s6], then the 64-bit pairs reordered to f.. s...
+                let mixed = _mm256_shuffle_ps::<0b10_00_10_00>(first.0, second.0);
+                Ymm(_mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(
+                    _mm256_castps_pd(mixed),
+                )))
+            }
         }
         #[inline(always)]
         unsafe fn store(self, p: *mut f32, n: usize) {
@@ -362,7 +407,8 @@ mod x86 {
         }
     }
 
-    /// The kernel widths of real networks get an unrolled tap loop; others a loop.
+    /// The kernel widths of real networks get an unrolled tap loop, others a loop; stride 1 and
+    /// 2 along the width each have their loads.
     #[inline(always)]
     unsafe fn by_width<V: Lanes, const MR: usize>(
         g: &Geometry,
@@ -373,12 +419,16 @@ mod x86 {
     ) -> usize {
         // SAFETY: forwarded from the caller.
         unsafe {
-            match g.kernel.w {
-                1 => channels::<V, MR, 1>(g, x, w, y, mr),
-                3 => channels::<V, MR, 3>(g, x, w, y, mr),
-                5 => channels::<V, MR, 5>(g, x, w, y, mr),
-                7 => channels::<V, MR, 7>(g, x, w, y, mr),
-                _ => channels::<V, MR, 0>(g, x, w, y, mr),
+            match (g.stride.w, g.kernel.w) {
+                (1, 1) => channels::<V, MR, 1, 1>(g, x, w, y, mr),
+                (1, 3) => channels::<V, MR, 3, 1>(g, x, w, y, mr),
+                (1, 5) => channels::<V, MR, 5, 1>(g, x, w, y, mr),
+                (1, 7) => channels::<V, MR, 7, 1>(g, x, w, y, mr),
+                (1, _) => channels::<V, MR, 0, 1>(g, x, w, y, mr),
+                (_, 1) => channels::<V, MR, 1, 2>(g, x, w, y, mr),
+                (_, 3) => channels::<V, MR, 3, 2>(g, x, w, y, mr),
+                (_, 7) => channels::<V, MR, 7, 2>(g, x, w, y, mr),
+                (_, _) => channels::<V, MR, 0, 2>(g, x, w, y, mr),
             }
         }
     }
@@ -387,7 +437,7 @@ mod x86 {
     /// `mr`. `KW` is the kernel width, or 0 for "as `g` says". Tiles inside the interior load
     /// whole vectors; the others mask the lanes that would read padding.
     #[inline(always)]
-    unsafe fn channels<V: Lanes, const MR: usize, const KW: usize>(
+    unsafe fn channels<V: Lanes, const MR: usize, const KW: usize, const SW: usize>(
         g: &Geometry,
         x: &[f32],
         w: &[f32],
@@ -405,18 +455,18 @@ mod x86 {
                     // every tap of them reads inside the input row.
                     unsafe {
                         match (width > V::N, inside) {
-                            (true, true) => {
-                                row_tile::<V, MR, KW, 2, false>(g, x, w, y, mr, od, oh, ow, width)
-                            }
-                            (true, false) => {
-                                row_tile::<V, MR, KW, 2, true>(g, x, w, y, mr, od, oh, ow, width)
-                            }
-                            (false, true) => {
-                                row_tile::<V, MR, KW, 1, false>(g, x, w, y, mr, od, oh, ow, width)
-                            }
-                            (false, false) => {
-                                row_tile::<V, MR, KW, 1, true>(g, x, w, y, mr, od, oh, ow, width)
-                            }
+                            (true, true) => row_tile::<V, MR, KW, SW, 2, false>(
+                                g, x, w, y, mr, od, oh, ow, width,
+                            ),
+                            (true, false) => row_tile::<V, MR, KW, SW, 2, true>(
+                                g, x, w, y, mr, od, oh, ow, width,
+                            ),
+                            (false, true) => row_tile::<V, MR, KW, SW, 1, false>(
+                                g, x, w, y, mr, od, oh, ow, width,
+                            ),
+                            (false, false) => row_tile::<V, MR, KW, SW, 1, true>(
+                                g, x, w, y, mr, od, oh, ow, width,
+                            ),
                         }
                     }
                     ow += width;
@@ -435,6 +485,7 @@ mod x86 {
         V: Lanes,
         const MR: usize,
         const KW: usize,
+        const SW: usize,
         const NV: usize,
         const EDGE: bool,
     >(
@@ -491,17 +542,26 @@ mod x86 {
                         for kw in 0..kw_count {
                             let mut xv = [V::splat(0.0); NV];
                             for (v, xv) in xv.iter_mut().enumerate() {
-                                // Input column of lane 0; lanes a..b of this vector are inside.
-                                let c0 = (ow + v * V::N + kw) as isize - p.w as isize;
-                                if EDGE {
-                                    let a = (-c0).clamp(0, lanes[v] as isize) as usize;
-                                    let b = (g.in_w as isize - c0)
-                                        .clamp(a as isize, lanes[v] as isize)
-                                        as usize;
-                                    *xv = V::load_range(x_row.wrapping_offset(c0), a, b);
+                                // Input column of lane 0 (lane l reads c0 + SW l); lanes a..b
+                                // of this vector read inside the row.
+                                let c0 = ((ow + v * V::N) * SW + kw) as isize - p.w as isize;
+                                let n = lanes[v] as isize;
+                                let step = SW as isize;
+                                let (a, b) = if EDGE {
+                                    let a = ((-c0).max(0) + step - 1).div_euclid(step).clamp(0, n);
+                                    let b = (g.in_w as isize - c0 + step - 1)
+                                        .div_euclid(step)
+                                        .clamp(a, n);
+                                    (a as usize, b as usize)
                                 } else {
-                                    *xv = V::load(x_row.wrapping_add(c0 as usize), lanes[v]);
-                                }
+                                    (0, lanes[v])
+                                };
+                                let at = x_row.wrapping_offset(c0);
+                                *xv = match (SW, EDGE) {
+                                    (1, false) => V::load(at, b),
+                                    (1, true) => V::load_range(at, a, b),
+                                    _ => V::load_even(at, a, b),
+                                };
                             }
                             for (j, a) in acc.iter_mut().enumerate().take(mr) {
                                 let wj = V::splat(*w_tap.add(j * w_stride + kw));
@@ -569,7 +629,12 @@ mod tests {
     spec!(WideKernel: 2 => 3, groups 1, in [1, 3, 4], out [1, 3, 6], kernel [1, 3, 7], stride [1, 1, 1], pad [0, 1, 4], dil [1, 1, 1]);
     spec!(OneColumn: 3 => 4, groups 1, in [1, 5, 1], out [1, 5, 1], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
     spec!(ThreeD: 2 => 9, groups 1, in [4, 5, 18], out [3, 5, 18], kernel [2, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
-    spec!(Conv1d: 3 => 4, groups 1, in [1, 1, 37], out [1, 1, 37], kernel [1, 1, 4], stride [1, 1, 1], pad [0, 0, 2], dil [1, 1, 1]);
+    spec!(Conv1d: 3 => 4, groups 1, in [1, 1, 37], out [1, 1, 38], kernel [1, 1, 4], stride [1, 1, 1], pad [0, 0, 2], dil [1, 1, 1]);
+    spec!(Stride2: 5 => 9, groups 1, in [1, 13, 35], out [1, 7, 18], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1]);
+    spec!(Stride2Stem: 3 => 8, groups 1, in [1, 23, 70], out [1, 12, 35], kernel [1, 7, 7], stride [1, 2, 2], pad [0, 3, 3], dil [1, 1, 1]);
+    spec!(Stride2Pointwise: 16 => 12, groups 1, in [1, 9, 9], out [1, 5, 5], kernel [1, 1, 1], stride [1, 2, 2], pad [0, 0, 0], dil [1, 1, 1]);
+    spec!(Stride2Depthwise: 6 => 6, groups 6, in [1, 8, 33], out [1, 4, 17], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1]);
+    spec!(Stride2Even: 2 => 3, groups 1, in [1, 6, 8], out [1, 3, 4], kernel [1, 2, 2], stride [1, 2, 2], pad [0, 0, 0], dil [1, 1, 1]);
 
     fn values(n: usize, seed: u32) -> Vec<f32> {
         let mut s = seed;
@@ -626,6 +691,11 @@ mod tests {
             compare::<OneColumn>(),
             compare::<ThreeD>(),
             compare::<Conv1d>(),
+            compare::<Stride2>(),
+            compare::<Stride2Stem>(),
+            compare::<Stride2Pointwise>(),
+            compare::<Stride2Depthwise>(),
+            compare::<Stride2Even>(),
         ];
         // The SIMD paths this test claims to check did run, on a processor that has them.
         #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
