@@ -2,7 +2,8 @@
 """Times the criterion benchmarks' networks in ONNX Runtime in the same run, and prints medians
 and ratios.
 
-    python3 tools/compare_onnxruntime.py      (needs onnx, onnxruntime, numpy, safetensors)
+    python3 tools/compare_onnxruntime.py      (needs onnx, onnxruntime, numpy, safetensors, and
+                                               torch with torchvision for the zoo networks)
 
 It builds each network as an ONNX graph with the same weights and input, checks that ONNX
 Runtime's output equals cnn's reference data, times ONNX Runtime on one thread (batch 1, median
@@ -62,6 +63,85 @@ def conv3x3():
     return "conv3x3/c64_56x56_p1", nodes, w, x, None, [1, 64, 56, 56]
 
 
+def torch_model(name):
+    """A zoo network in PyTorch with the synthetic weights of benches/zoo.rs, and its input."""
+    import sys
+
+    import torch
+    import torch.nn as nn
+    import torchvision.models as tvm
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from make_zoo_golden import synthetic, uniform
+
+    class Basic(nn.Module):
+        def __init__(self, inp, planes, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(inp, planes, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.relu = nn.ReLU()
+            self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.downsample = None
+            if stride != 1 or inp != planes:
+                self.downsample = nn.Sequential(nn.Conv2d(inp, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+        def forward(self, x):
+            y = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+            return torch.relu(y + (x if self.downsample is None else self.downsample(x)))
+
+    class ResNet20(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(16)
+            self.relu = nn.ReLU()
+            self.layer1 = nn.Sequential(Basic(16, 16, 1), Basic(16, 16, 1), Basic(16, 16, 1))
+            self.layer2 = nn.Sequential(Basic(16, 32, 2), Basic(32, 32, 1), Basic(32, 32, 1))
+            self.layer3 = nn.Sequential(Basic(32, 64, 2), Basic(64, 64, 1), Basic(64, 64, 1))
+            self.fc = nn.Linear(64, 10)
+
+        def forward(self, x):
+            x = self.layer3(self.layer2(self.layer1(self.relu(self.bn1(self.conv1(x))))))
+            return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+    model, shape = {
+        "resnet20/batch1": (ResNet20, [1, 3, 32, 32]),
+        "mobilenet_v2_0.5_96/batch1": (lambda: tvm.mobilenet_v2(weights=None, width_mult=0.5), [1, 3, 96, 96]),
+        "resnet50/batch1": (lambda: tvm.resnet50(weights=None), [1, 3, 224, 224]),
+    }[name]
+    model = model()
+    with torch.no_grad():
+        for key, t in model.state_dict().items():
+            if not key.endswith("num_batches_tracked"):
+                t.copy_(synthetic(key, list(t.shape)))
+    model.eval()
+    n = int(np.prod(shape))
+    x = torch.from_numpy((2.0 * uniform("input", n) - 1.0).astype(np.float32)).reshape(shape)
+    return model, x
+
+
+def exported_session(name):
+    """ONNX Runtime on the PyTorch model exported to ONNX; checks that it agrees with PyTorch."""
+    import io
+
+    import torch
+
+    model, x = torch_model(name)
+    buf = io.BytesIO()
+    torch.onnx.export(model, x, buf, dynamo=False, opset_version=17)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
+    feed = {sess.get_inputs()[0].name: x.numpy()}
+    with torch.no_grad():
+        want = model(x).numpy()
+    got = sess.run(None, feed)[0]
+    assert np.allclose(got, want, rtol=1e-3, atol=1e-3 * np.abs(want).max()), f"{name}: ONNX Runtime disagrees"
+    return lambda: sess.run(None, feed)
+
+
 def session(nodes, weights, x, out_shape):
     graph = helper.make_graph(
         nodes, "net",
@@ -104,14 +184,19 @@ def main():
         if want is not None:
             assert np.allclose(y, want, rtol=1e-4, atol=1e-4), f"{bench_id}: ONNX Runtime disagrees with the reference"
         ort_times[bench_id] = median_seconds(lambda: sess.run(None, {"x": x}))
-    subprocess.run(["cargo", "bench", "--bench", "lenet5", "--bench", "conv3x3"], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
-    print(f"ONNX Runtime {ort.__version__}, one thread, batch 1; medians")
+    for bench_id in ("resnet20/batch1", "mobilenet_v2_0.5_96/batch1", "resnet50/batch1"):
+        run = exported_session(bench_id)
+        ort_times[bench_id] = median_seconds(run, budget=5.0 if "resnet50" in bench_id else 3.0)
+        cases.append((bench_id,))
+    subprocess.run(["cargo", "bench", "--bench", "lenet5", "--bench", "conv3x3", "--bench", "zoo"], cwd=ROOT,
+                   check=True, stdout=subprocess.DEVNULL)
+    print(f"ONNX Runtime {ort.__version__}, one thread, batch 1; medians of the same run")
     print(f"| benchmark | cnn | ONNX Runtime | cnn / ONNX Runtime |")
     print(f"| --- | --- | --- | --- |")
     for bench_id, *_ in cases:
         ours, theirs = criterion_median(bench_id), ort_times[bench_id]
         print(f"| {bench_id} | {fmt(ours)} | {fmt(theirs)} | {ours / theirs:.2f}x |")
+    print("(ratio: cnn's time over ONNX Runtime's; below 1 is faster)")
 
 
 def fmt(seconds):
