@@ -3,26 +3,9 @@
 
 use std::hint::black_box;
 
-use cnn::{Network, cnn};
+use cnn::Network;
+use cnn::zoo::LeNet5;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-
-cnn! {
-    pub struct LeNet5 {
-        input: [1, 28, 28],
-        conv1: Conv2d(6, 5, padding = 2),
-        ReLU,
-        pool1: MaxPool2d(2),
-        conv2: Conv2d(16, 5),
-        ReLU,
-        pool2: MaxPool2d(2),
-        Flatten,
-        fc1: Linear(120),
-        ReLU,
-        fc2: Linear(84),
-        ReLU,
-        fc3: Linear(10),
-    }
-}
 
 fn lenet5(c: &mut Criterion) {
     let net = LeNet5::from_safetensors(include_bytes!("../tests/data/golden/lenet5.safetensors"))

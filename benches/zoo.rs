@@ -5,52 +5,9 @@
 
 use std::hint::black_box;
 
-use cnn::zoo::{ResNet20, ResNet50};
-use cnn::{Network, cnn};
+use cnn::Network;
+use cnn::zoo::{MobileNetV2Half, ResNet20, ResNet50};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-
-cnn! {
-    block ConvBNReLU6(out, kernel = 3, stride = 1, groups = 1) {
-        [Conv2d(out, kernel, stride, (kernel - 1) / 2, groups = groups, bias = false), BatchNorm2d, ReLU6]
-    }
-
-    block InvertedResidual1(out, stride) {
-        residual? {
-            conv: [ConvBNReLU6(in_channels, 3, stride, in_channels), Conv2d(out, 1, bias = false), BatchNorm2d],
-        }
-    }
-
-    block InvertedResidual6(out, stride) {
-        residual? {
-            conv: [
-                ConvBNReLU6(in_channels * 6, 1),
-                ConvBNReLU6(in_channels * 6, 3, stride, in_channels * 6),
-                Conv2d(out, 1, bias = false), BatchNorm2d,
-            ],
-        }
-    }
-
-    /// torchvision's `mobilenet_v2(width_mult=0.5)` at 96×96.
-    pub struct MobileNetV2Half {
-        input: [3, 96, 96],
-        features: [
-            ConvBNReLU6(16, 3, 2),
-            InvertedResidual1(8, 1),
-            InvertedResidual6(16, 2), InvertedResidual6(16, 1),
-            InvertedResidual6(16, 2), InvertedResidual6(16, 1) * 2,
-            InvertedResidual6(32, 2), InvertedResidual6(32, 1) * 3,
-            InvertedResidual6(48, 1) * 3,
-            InvertedResidual6(80, 2), InvertedResidual6(80, 1) * 2,
-            InvertedResidual6(160, 1),
-            ConvBNReLU6(1280, 1),
-        ],
-        AdaptiveAvgPool2d(1), Flatten,
-        classifier: [Dropout(0.2), Linear(1000)],
-    }
-}
-
-// torchvision's count for `mobilenet_v2(width_mult=0.5)`.
-const _: () = assert!(MobileNetV2Half::PARAMS == 1_968_680);
 
 fn bench<N: Network>(c: &mut Criterion, id: &str, samples: usize) {
     let net: N = cnn::__private::synthetic_network();

@@ -63,15 +63,16 @@ fn main() {
         row::<ResNet20>(),
         row::<DenseNet121>(),
         row::<MobileNetV2>(),
+        row::<MobileNetV2Half>(),
     ];
     println!(
-        "{:<12} {:<14} {:>13} {:>11} {:>15} {:>11} {:>11} {:>11} {:>7}",
+        "{:<15} {:<14} {:>13} {:>11} {:>15} {:>11} {:>11} {:>11} {:>7}",
         "network", "input", "params", "weights", "MACs", "planned", "naive", "bound", "saved"
     );
     for r in &rows {
         let input = format!("{:?}", r.input);
         println!(
-            "{:<12} {:<14} {:>13} {:>11} {:>15} {:>11} {:>11} {:>11} {:>6.0}%",
+            "{:<15} {:<14} {:>13} {:>11} {:>15} {:>11} {:>11} {:>11} {:>6.0}%",
             r.name,
             input,
             count(r.params as u64),

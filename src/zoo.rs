@@ -16,8 +16,8 @@
 //!   shortcuts that change shape are 1×1 projections (the paper's option B).
 //! - DenseNet-121: Huang, Liu, van der Maaten, Weinberger, "Densely connected convolutional
 //!   networks", CVPR 2017.
-//! - MobileNetV2: Sandler et al., "MobileNetV2: inverted residuals and linear bottlenecks",
-//!   CVPR 2018.
+//! - MobileNetV2 (width 1.0 at 224×224, and width 0.5 at 96×96): Sandler et al., "MobileNetV2:
+//!   inverted residuals and linear bottlenecks", CVPR 2018.
 
 use crate::cnn;
 
@@ -263,6 +263,26 @@ cnn! {
             InvertedResidual6(96, 1) * 3,
             InvertedResidual6(160, 2), InvertedResidual6(160, 1) * 2,
             InvertedResidual6(320, 1),
+            ConvBNReLU6(1280, 1),
+        ],
+        AdaptiveAvgPool2d(1), Flatten,
+        classifier: [Dropout(0.2), Linear(1000)],
+    }
+
+    /// MobileNetV2 of width 0.5 at 96×96 (torchvision's `mobilenet_v2(width_mult=0.5)`: channels
+    /// halved and rounded to multiples of 8, the last convolution kept at 1280), a common
+    /// benchmark of small devices.
+    pub struct MobileNetV2Half {
+        input: [3, 96, 96],
+        features: [
+            ConvBNReLU6(16, 3, 2),
+            InvertedResidual1(8, 1),
+            InvertedResidual6(16, 2), InvertedResidual6(16, 1),
+            InvertedResidual6(16, 2), InvertedResidual6(16, 1) * 2,
+            InvertedResidual6(32, 2), InvertedResidual6(32, 1) * 3,
+            InvertedResidual6(48, 1) * 3,
+            InvertedResidual6(80, 2), InvertedResidual6(80, 1) * 2,
+            InvertedResidual6(160, 1),
             ConvBNReLU6(1280, 1),
         ],
         AdaptiveAvgPool2d(1), Flatten,

@@ -1,30 +1,12 @@
 //! Whole networks against PyTorch: weights and outputs from `tools/make_golden.py`, whose
 //! modules these declarations mirror layer for layer.
 
+use cnn::zoo::LeNet5;
 use cnn::{Network, cnn};
 
 use crate::common::{assert_close, check_against_reference, data_path, read_tensor};
 
 cnn! {
-    /// LeNet-5, as in the example.
-    #[budget(params <= 62_000, macs <= 500_000, memory <= 32 KiB)]
-    pub struct LeNet5 {
-        input: [1, 28, 28],
-        conv1: Conv2d(6, 5, padding = 2),
-        ReLU,
-        pool1: MaxPool2d(2),
-        conv2: Conv2d(16, 5),
-        ReLU,
-        pool2: MaxPool2d(2),
-        Flatten,
-        fc1: Linear(120),
-        ReLU,
-        fc2: Linear(84),
-        ReLU,
-        fc3: Linear(10),
-        output: [10],
-    }
-
     /// Every 1-d layer kind and option.
     pub struct Net1d {
         input: [3, 40],

@@ -15,6 +15,8 @@ const _: () = assert!(ResNet50::PARAMS == 25_557_032);
 const _: () = assert!(DenseNet121::PARAMS == 7_978_856);
 const _: () = assert!(MobileNetV2::PARAMS == 3_504_872);
 const _: () = assert!(LeNet5::PARAMS == 61_706);
+// torchvision's `mobilenet_v2(width_mult=0.5)`.
+const _: () = assert!(MobileNetV2Half::PARAMS == 1_968_680);
 
 /// torchvision's buffers (batch-norm running statistics; `num_batches_tracked` is not loaded)
 /// are the rest of the weight bytes.
