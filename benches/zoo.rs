@@ -26,10 +26,27 @@ fn bench<N: Network>(c: &mut Criterion, id: &str, samples: usize) {
     group.finish();
 }
 
+/// A batch of 32 through `infer_many`: on all cores with the `parallel` feature
+/// (`cargo bench --bench zoo --features parallel`), else one after the other. Throughput in
+/// images.
+fn batch<N: Network>(c: &mut Criterion, id: &str) {
+    let net: N = cnn::__private::synthetic_network();
+    let input = cnn::__private::synthetic_input(32 * N::INPUT_LEN);
+    let mut group = c.benchmark_group(id);
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(32));
+    group.bench_function("batch32", |b| {
+        b.iter(|| net.infer_many(black_box(&input)).expect("runs"))
+    });
+    group.finish();
+}
+
 fn zoo(c: &mut Criterion) {
     bench::<ResNet20>(c, "resnet20", 100);
     bench::<MobileNetV2Half>(c, "mobilenet_v2_0.5_96", 100);
     bench::<ResNet50>(c, "resnet50", 10);
+    batch::<ResNet20>(c, "resnet20");
+    batch::<MobileNetV2Half>(c, "mobilenet_v2_0.5_96");
 }
 
 criterion_group!(benches, zoo);

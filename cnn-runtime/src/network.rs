@@ -70,7 +70,7 @@ impl DerefMut for Weights {
 ///
 /// Shapes are channels first and have no batch axis; buffers hold the values of one input (or
 /// output) in row-major order (NCHW without N).
-pub trait Network: Sized {
+pub trait Network: Sized + Send + Sync {
     /// The name of the declared struct.
     const NAME: &'static str;
     /// Shape of one input, e.g. `[1, 28, 28]`.
@@ -153,7 +153,8 @@ pub trait Network: Sized {
     }
 
     /// Runs the network on a batch: `input` holds `n` inputs one after the other; the result
-    /// holds their `n` outputs.
+    /// holds their `n` outputs. With the `parallel` feature the inputs are shared out over all
+    /// cores, each thread with its own arena; the outputs are the same.
     ///
     /// # Errors
     /// [`Error::InputLength`] if `input.len()` is not a multiple of `INPUT_LEN`.
@@ -167,12 +168,26 @@ pub trait Network: Sized {
         }
         let n = input.len() / Self::INPUT_LEN;
         let mut output = vec![0.0; n * Self::OUTPUT_LEN];
-        let mut arena = vec![0.0; Self::ARENA_LEN];
-        for (x, y) in input
-            .chunks_exact(Self::INPUT_LEN)
-            .zip(output.chunks_exact_mut(Self::OUTPUT_LEN))
+        #[cfg(feature = "parallel")]
         {
-            self.forward(x, y, &mut arena)?;
+            use rayon::prelude::*;
+            input
+                .par_chunks_exact(Self::INPUT_LEN)
+                .zip(output.par_chunks_exact_mut(Self::OUTPUT_LEN))
+                .try_for_each_init(
+                    || vec![0.0; Self::ARENA_LEN],
+                    |arena, (x, y)| self.forward(x, y, arena),
+                )?;
+        }
+        #[cfg(not(feature = "parallel"))]
+        {
+            let mut arena = vec![0.0; Self::ARENA_LEN];
+            for (x, y) in input
+                .chunks_exact(Self::INPUT_LEN)
+                .zip(output.chunks_exact_mut(Self::OUTPUT_LEN))
+            {
+                self.forward(x, y, &mut arena)?;
+            }
         }
         Ok(output)
     }

@@ -253,3 +253,19 @@ fn ndarray_batches_keep_their_shape() {
         Err(Error::BatchShape { .. })
     ));
 }
+
+#[test]
+fn a_batch_gives_the_outputs_of_its_inputs_one_by_one() {
+    // With the `parallel` feature the batch is shared out over threads; the outputs stay the
+    // same, bit for bit.
+    let net = Small::from_safetensors(&file(&complete())).expect("loads");
+    let batch: Vec<f32> = (0..72 * 7)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.02)
+        .collect();
+    let together = net.infer_many(&batch).expect("a batch of seven");
+    let one_by_one: Vec<f32> = batch
+        .chunks_exact(72)
+        .flat_map(|x| net.infer(x).expect("one"))
+        .collect();
+    assert_eq!(together, one_by_one);
+}
