@@ -121,17 +121,19 @@ def torch_model(name):
     return model, x
 
 
-def exported_session(name):
-    """ONNX Runtime on the PyTorch model exported to ONNX; checks that it agrees with PyTorch."""
+def exported_session(name, batch=1, threads=1):
+    """ONNX Runtime on the PyTorch model exported to ONNX (inputs of `batch` images, `threads`
+    threads); checks that it agrees with PyTorch."""
     import io
 
     import torch
 
     model, x = torch_model(name)
+    x = x.repeat(batch, 1, 1, 1)
     buf = io.BytesIO()
     torch.onnx.export(model, x, buf, dynamo=False, opset_version=17)
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
+    opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     sess = ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
     feed = {sess.get_inputs()[0].name: x.numpy()}
@@ -197,6 +199,19 @@ def main():
         ours, theirs = criterion_median(bench_id), ort_times[bench_id]
         print(f"| {bench_id} | {fmt(ours)} | {fmt(theirs)} | {ours / theirs:.2f}x |")
     print("(ratio: cnn's time over ONNX Runtime's; below 1 is faster)")
+    # Batch 32 on both cores: cnn's `parallel` feature against ONNX Runtime with 2 threads.
+    ort_batch = {}
+    for name in ("resnet20", "mobilenet_v2_0.5_96"):
+        ort_batch[name] = median_seconds(exported_session(f"{name}/batch1", batch=32, threads=2)) / 32
+    subprocess.run(["cargo", "bench", "--features", "parallel", "--bench", "zoo", "--", "batch32"], cwd=ROOT,
+                   check=True, stdout=subprocess.DEVNULL)
+    print()
+    print("batch 32, 2 threads (cnn: feature `parallel`); medians per image")
+    print("| benchmark | cnn | ONNX Runtime | cnn throughput / ONNX Runtime's |")
+    print("| --- | --- | --- | --- |")
+    for name, theirs in ort_batch.items():
+        ours = criterion_median(f"{name}/batch32") / 32
+        print(f"| {name}/batch32 | {fmt(ours)} | {fmt(theirs)} | {theirs / ours:.2f}x |")
 
 
 def fmt(seconds):
