@@ -1,0 +1,174 @@
+//! SIMD convolution for the layers whose width axis has stride 1 and dilation 1 (most layers of
+//! real networks: every 3×3 and 1×1 convolution of stride 1, and strided ones along the height),
+//! with run-time dispatch between AVX-512, AVX2 with FMA, and the portable code.
+//!
+//! The register tile is `MR` output channels × `NV` vectors of consecutive output pixels of one
+//! row; for each input channel and kernel tap, `NV` input vectors are loaded once and each of the
+//! `MR` weights is broadcast into `NV` fused multiply-adds. Output columns whose taps all fall
+//! inside the input (the interior) take this path; the few border columns that read padding take
+//! a scalar loop with bounds checks. A 1×1 convolution of stride 1 without padding is one long
+//! row over the whole plane.
+
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use super::Extent;
+use super::conv::ConvSpec;
+
+/// An instruction set the kernels can use, from the most portable to the fastest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Plain Rust that the compiler vectorises for the target it was built for.
+    Portable,
+    /// x86-64 AVX2 and FMA: 8 lanes.
+    Avx2,
+    /// x86-64 AVX-512F: 16 lanes.
+    Avx512,
+}
+
+static DETECTED: AtomicU8 = AtomicU8::new(0);
+
+/// The fastest level this processor runs, detected once (with `std`; without it, the level the
+/// code was compiled for). The `portable` feature forces [`Level::Portable`], so that a build can
+/// test the portable code on any machine.
+pub fn level() -> Level {
+    match DETECTED.load(Ordering::Relaxed) {
+        1 => Level::Portable,
+        2 => Level::Avx2,
+        3 => Level::Avx512,
+        _ => {
+            let found = detect();
+            DETECTED.store(found as u8 + 1, Ordering::Relaxed);
+            found
+        }
+    }
+}
+
+fn detect() -> Level {
+    if cfg!(feature = "portable") {
+        return Level::Portable;
+    }
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            return Level::Avx512;
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            return Level::Avx2;
+        }
+    }
+    #[cfg(all(target_arch = "x86_64", not(feature = "std")))]
+    {
+        if cfg!(target_feature = "avx512f") {
+            return Level::Avx512;
+        }
+        if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
+            return Level::Avx2;
+        }
+    }
+    Level::Portable
+}
+
+/// Accumulates the convolution into `output` (already holding the bias) at `level`, if `level`
+/// runs here and the layer's width axis has stride 1 and dilation 1; returns whether it did.
+pub(super) fn conv_accumulate<S: ConvSpec>(
+    level: Level,
+    input: &[f32],
+    weight: &[f32],
+    output: &mut [f32],
+) -> bool {
+    if S::STRIDE.w > 2 || S::DILATION.w != 1 || level > self::level() {
+        return false;
+    }
+    let g = Geometry::of::<S>();
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `level <= self::level()`, so the processor has AVX-512F; `conv_at` checked that
+        // the slices hold the shapes of `S`, which `g` describes and which is all the kernel
+        // reads and writes.
+        Level::Avx512 => unsafe { x86::conv_avx512(&g, input, weight, output) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, with AVX2 and FMA.
+        Level::Avx2 => unsafe { x86::conv_avx2(&g, input, weight, output) },
+        _ => return false,
+    }
+    true
+}
+
+/// A convolution's sizes as the SIMD kernels walk them: rows of `out_w` outputs reading rows of
+/// `in_w` inputs. The kernels are shared by every layer (compiled once, in this crate), generic
+/// only in their register tile and kernel width; the rest of the sizes come from here.
+#[derive(Clone, Copy)]
+pub(super) struct Geometry {
+    groups: usize,
+    in_per_group: usize,
+    out_per_group: usize,
+    in_plane: usize,
+    out_plane: usize,
+    in_d: usize,
+    in_h: usize,
+    in_w: usize,
+    /// Output rows along depth and height (1 and 1 for a flattened 1×1 convolution).
+    rows_d: usize,
+    rows_h: usize,
+    out_w: usize,
+    /// Output columns `lo..hi` whose taps all read inside the input row.
+    lo: usize,
+    hi: usize,
+    kernel: Extent,
+    stride: Extent,
+    padding: Extent,
+    dilation: Extent,
+}
+
+impl Geometry {
+    fn of<S: ConvSpec>() -> Geometry {
+        let (i, o, k, p) = (S::INPUT, S::OUTPUT, S::KERNEL, S::PADDING);
+        let in_plane = i.volume();
+        let out_plane = o.volume();
+        let mut g = Geometry {
+            groups: S::GROUPS,
+            in_per_group: S::IN_CHANNELS / S::GROUPS,
+            out_per_group: S::OUT_CHANNELS / S::GROUPS,
+            in_plane,
+            out_plane,
+            in_d: i.d,
+            in_h: i.h,
+            in_w: i.w,
+            rows_d: o.d,
+            rows_h: o.h,
+            out_w: o.w,
+            lo: 0,
+            hi: 0,
+            kernel: k,
+            stride: S::STRIDE,
+            padding: p,
+            dilation: S::DILATION,
+        };
+        let flat = k.volume() == 1 && p.d + p.h + p.w == 0 && S::STRIDE.d * S::STRIDE.h == 1;
+        if flat {
+            // One row over the whole plane.
+            let one = Extent { d: 1, h: 1, w: 1 };
+            (g.in_d, g.in_h, g.in_w, g.rows_d, g.rows_h, g.out_w) =
+                (1, 1, in_plane, 1, 1, out_plane);
+            (g.stride, g.dilation) = (one, one);
+            g.hi = out_plane;
+            return g;
+        }
+        // Tap kw of output ow reads column ow * s + kw - p.w: inside for every tap from
+        // ceil(p.w / s) to (i.w + p.w - k.w) / s.
+        let s = S::STRIDE.w;
+        g.lo = p.w.div_ceil(s).min(o.w);
+        g.hi = if i.w + p.w >= k.w {
+            ((i.w + p.w - k.w) / s + 1).clamp(g.lo, o.w)
+        } else {
+            g.lo
+        };
+        g
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+#[cfg(test)]
+mod tests;

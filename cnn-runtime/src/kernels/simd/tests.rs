@@ -1,0 +1,135 @@
+//! Every SIMD level against the portable code on awkward shapes.
+
+use std::vec::Vec;
+
+use super::{Level, conv_accumulate, level};
+use crate::Activation;
+use crate::kernels::{ConvSpec, Extent, conv_at};
+
+macro_rules! spec {
+    ($name:ident: $ci:expr => $co:expr, groups $g:expr, in $i:expr, out $o:expr, kernel $k:expr, stride $s:expr, pad $p:expr, dil $d:expr) => {
+        struct $name;
+        impl ConvSpec for $name {
+            const IN_CHANNELS: usize = $ci;
+            const OUT_CHANNELS: usize = $co;
+            const GROUPS: usize = $g;
+            const INPUT: Extent = ext($i);
+            const OUTPUT: Extent = ext($o);
+            const KERNEL: Extent = ext($k);
+            const STRIDE: Extent = ext($s);
+            const PADDING: Extent = ext($p);
+            const DILATION: Extent = ext($d);
+            const ACTIVATION: Activation = Activation::Identity;
+        }
+    };
+}
+
+const fn ext(v: [usize; 3]) -> Extent {
+    Extent {
+        d: v[0],
+        h: v[1],
+        w: v[2],
+    }
+}
+
+// Output sizes by PyTorch's formula, written out: (in + 2p - d(k - 1) - 1) / s + 1.
+spec!(Pointwise: 13 => 17, groups 1, in [1, 5, 7], out [1, 5, 7], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
+spec!(PointwiseLong: 9 => 8, groups 1, in [1, 1, 1000], out [1, 1, 1000], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
+spec!(Three: 5 => 9, groups 1, in [1, 17, 33], out [1, 17, 33], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(Wide: 3 => 8, groups 1, in [1, 6, 56], out [1, 6, 56], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(Five: 1 => 6, groups 1, in [1, 28, 28], out [1, 28, 28], kernel [1, 5, 5], stride [1, 1, 1], pad [0, 2, 2], dil [1, 1, 1]);
+spec!(NoPad: 6 => 16, groups 1, in [1, 14, 14], out [1, 10, 10], kernel [1, 5, 5], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
+spec!(StrideH: 4 => 5, groups 1, in [1, 11, 15], out [1, 6, 15], kernel [1, 3, 3], stride [1, 2, 1], pad [0, 1, 1], dil [1, 2, 1]);
+spec!(Depthwise: 7 => 7, groups 7, in [1, 9, 16], out [1, 9, 16], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(Grouped: 6 => 12, groups 3, in [1, 4, 19], out [1, 4, 19], kernel [1, 3, 2], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(WideKernel: 2 => 3, groups 1, in [1, 3, 4], out [1, 3, 6], kernel [1, 3, 7], stride [1, 1, 1], pad [0, 1, 4], dil [1, 1, 1]);
+spec!(OneColumn: 3 => 4, groups 1, in [1, 5, 1], out [1, 5, 1], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(ThreeD: 2 => 9, groups 1, in [4, 5, 18], out [3, 5, 18], kernel [2, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(Conv1d: 3 => 4, groups 1, in [1, 1, 37], out [1, 1, 38], kernel [1, 1, 4], stride [1, 1, 1], pad [0, 0, 2], dil [1, 1, 1]);
+spec!(Stride2: 5 => 9, groups 1, in [1, 13, 35], out [1, 7, 18], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(Stride2Stem: 3 => 8, groups 1, in [1, 23, 70], out [1, 12, 35], kernel [1, 7, 7], stride [1, 2, 2], pad [0, 3, 3], dil [1, 1, 1]);
+spec!(Stride2Pointwise: 16 => 12, groups 1, in [1, 9, 9], out [1, 5, 5], kernel [1, 1, 1], stride [1, 2, 2], pad [0, 0, 0], dil [1, 1, 1]);
+spec!(Stride2Depthwise: 6 => 6, groups 6, in [1, 8, 33], out [1, 4, 17], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(Stride2Even: 2 => 3, groups 1, in [1, 6, 8], out [1, 3, 4], kernel [1, 2, 2], stride [1, 2, 2], pad [0, 0, 0], dil [1, 1, 1]);
+
+fn values(n: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (s >> 8) as f32 / (1 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+/// Every level that runs here gives the portable result; returns the levels that ran.
+fn compare<S: ConvSpec>() -> Vec<Level> {
+    let x = values(S::IN_CHANNELS * S::INPUT.volume(), 1);
+    let w = values(
+        S::OUT_CHANNELS * (S::IN_CHANNELS / S::GROUPS) * S::KERNEL.volume(),
+        2,
+    );
+    let b = values(S::OUT_CHANNELS, 3);
+    let n = S::OUT_CHANNELS * S::OUTPUT.volume();
+    let mut want = std::vec![0.0; n];
+    conv_at::<S>(Level::Portable, &x, &w, Some(&b), None, &mut want);
+    let mut ran = Vec::new();
+    for l in [Level::Avx2, Level::Avx512] {
+        let mut got = std::vec![0.0; n];
+        conv_at::<S>(l, &x, &w, Some(&b), None, &mut got);
+        for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (g - e).abs() <= 1e-5 * e.abs().max(1.0),
+                "{l:?}: value {i} is {g}, portable gives {e}"
+            );
+        }
+        let mut scratch = std::vec![0.0; n];
+        if conv_accumulate::<S>(l, &x, &w, &mut scratch) {
+            ran.push(l);
+        }
+    }
+    ran
+}
+
+#[test]
+fn simd_levels_equal_the_portable_code_on_awkward_sizes() {
+    let runs = [
+        compare::<Pointwise>(),
+        compare::<PointwiseLong>(),
+        compare::<Three>(),
+        compare::<Wide>(),
+        compare::<Five>(),
+        compare::<NoPad>(),
+        compare::<StrideH>(),
+        compare::<Depthwise>(),
+        compare::<Grouped>(),
+        compare::<WideKernel>(),
+        compare::<OneColumn>(),
+        compare::<ThreeD>(),
+        compare::<Conv1d>(),
+        compare::<Stride2>(),
+        compare::<Stride2Stem>(),
+        compare::<Stride2Pointwise>(),
+        compare::<Stride2Depthwise>(),
+        compare::<Stride2Even>(),
+    ];
+    // The SIMD paths this test claims to check did run, on a processor that has them.
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+    {
+        let expect: Vec<Level> = [Level::Avx2, Level::Avx512]
+            .into_iter()
+            .filter(|&l| l <= level())
+            .collect();
+        if std::is_x86_feature_detected!("avx512f") {
+            assert_eq!(level(), Level::Avx512);
+        }
+        for ran in &runs {
+            assert_eq!(ran, &expect);
+        }
+    }
+    #[cfg(feature = "portable")]
+    {
+        assert_eq!(level(), Level::Portable);
+        assert!(runs.iter().all(Vec::is_empty));
+    }
+}
