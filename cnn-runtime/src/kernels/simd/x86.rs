@@ -16,9 +16,26 @@ pub(super) trait Lanes: Copy {
     /// Lanes `a..b` from `p` (`a <= b <= N`), the rest zero; reads only those, so `p` itself
     /// may point outside the buffer when `a > 0`.
     unsafe fn load_range(p: *const f32, a: usize, b: usize) -> Self;
+    /// The even lanes of `first` then of `second`: `[f0, f2, ..., s0, s2, ...]`.
+    unsafe fn even(first: Self, second: Self) -> Self;
     /// Lanes `a..b` of the even elements from `p` (lane `l` is `p[2 l]`), the rest zero; reads
     /// only elements `2a..2b - 1`, so `p` may point outside the buffer when `a > 0`.
-    unsafe fn load_even(p: *const f32, a: usize, b: usize) -> Self;
+    #[inline(always)]
+    unsafe fn load_even(p: *const f32, a: usize, b: usize) -> Self {
+        // Elements 2a..2b - 1 span two vectors: 0..N and N..2N.
+        let (lo, hi) = (2 * a, (2 * b).saturating_sub(1).max(2 * a));
+        // SAFETY: the caller enables the instruction set and makes elements `lo..hi` at `p`
+        // readable; each masked load reads only its part of them.
+        unsafe {
+            let first = Self::load_range(p, lo.min(Self::N), hi.min(Self::N));
+            let second = Self::load_range(
+                p.wrapping_add(Self::N),
+                lo.saturating_sub(Self::N),
+                hi.saturating_sub(Self::N),
+            );
+            Self::even(first, second)
+        }
+    }
     /// Writes the first `n` lanes to `p`; writes only those `n`.
     unsafe fn store(self, p: *mut f32, n: usize);
     unsafe fn splat(x: f32) -> Self;
@@ -52,18 +69,9 @@ impl Lanes for Zmm {
         unsafe { Zmm(_mm512_maskz_loadu_ps(mask, p)) }
     }
     #[inline(always)]
-    unsafe fn load_even(p: *const f32, a: usize, b: usize) -> Self {
-        // Elements 2a..2b - 1 span two vectors: 0..16 and 16..32.
-        let (lo, hi) = (2 * a, (2 * b).saturating_sub(1).max(2 * a));
-        // SAFETY: the caller enables AVX-512F and makes elements `lo..hi` at `p` readable;
-        // each masked load reads only its part of them.
+    unsafe fn even(first: Self, second: Self) -> Self {
+        // SAFETY: the caller enables AVX-512F.
         unsafe {
-            let first = Self::load_range(p, lo.min(16), hi.min(16));
-            let second = Self::load_range(
-                p.wrapping_add(16),
-                lo.saturating_sub(16),
-                hi.saturating_sub(16),
-            );
             let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
             Zmm(_mm512_permutex2var_ps(first.0, even, second.0))
         }
@@ -143,17 +151,9 @@ impl Lanes for Ymm {
         unsafe { Ymm(_mm256_maskload_ps(p, Self::mask_range(a, b))) }
     }
     #[inline(always)]
-    unsafe fn load_even(p: *const f32, a: usize, b: usize) -> Self {
-        let (lo, hi) = (2 * a, (2 * b).saturating_sub(1).max(2 * a));
-        // SAFETY: the caller enables AVX2 and makes elements `lo..hi` at `p` readable; each
-        // masked load reads only its part of them.
+    unsafe fn even(first: Self, second: Self) -> Self {
+        // SAFETY: the caller enables AVX2.
         unsafe {
-            let first = Self::load_range(p, lo.min(8), hi.min(8));
-            let second = Self::load_range(
-                p.wrapping_add(8),
-                lo.saturating_sub(8),
-                hi.saturating_sub(8),
-            );
             // [f0 f2 s0 s2 | f4 f6 s4 s6], then the 64-bit pairs reordered to f.. s...
             let mixed = _mm256_shuffle_ps::<0b10_00_10_00>(first.0, second.0);
             Ymm(_mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(
