@@ -38,8 +38,9 @@ pub use network::{Network, TensorSpec, Weights};
 pub mod __private {
     pub use crate::kernels::{
         ConvSpec, Extent, Norm, PoolSpec, activate, adaptive_avg_pool, adaptive_max_pool, add,
-        avg_pool, batch_norm, conv, linear, max_pool, softmax,
+        avg_pool, batch_norm, conv, conv_pack, linear, max_pool, softmax,
     };
+    pub use crate::network::Packed;
     pub use crate::network::check_buffers;
     pub use crate::{Activation, Error, Layer, Network, TensorSpec, Weights};
 

@@ -233,3 +233,47 @@ pub fn check_buffers<N: Network>(
     }
     Ok(())
 }
+
+/// Convolution weights re-laid out at load time in the order the SIMD kernels of this
+/// processor read them (see [`conv_pack`](crate::kernels::conv_pack)); each layer's packed
+/// weights take the same range as its weights. Without an allocator there is nothing to pack
+/// into, and the kernels pack small parts as they go.
+#[derive(Debug, Default)]
+pub struct Packed {
+    #[cfg(feature = "alloc")]
+    data: Vec<f32>,
+}
+
+impl Packed {
+    /// `len` values, which `fill` writes (with an allocator; without one, nothing).
+    pub fn new(len: usize, fill: impl FnOnce(&mut [f32])) -> Packed {
+        #[cfg(feature = "alloc")]
+        {
+            if crate::kernels::level() == crate::kernels::Level::Portable {
+                return Packed::default();
+            }
+            let mut data = vec![0.0; len];
+            fill(&mut data);
+            Packed { data }
+        }
+        #[cfg(not(feature = "alloc"))]
+        {
+            let _ = (len, fill);
+            Packed {}
+        }
+    }
+
+    /// The packed weights at `offset..offset + len`, if there are any.
+    #[inline(always)]
+    pub fn get(&self, offset: usize, len: usize) -> Option<&[f32]> {
+        #[cfg(feature = "alloc")]
+        {
+            self.data.get(offset..offset + len)
+        }
+        #[cfg(not(feature = "alloc"))]
+        {
+            let _ = (offset, len);
+            None
+        }
+    }
+}

@@ -49,6 +49,7 @@ fn struct_item(net: &Network) -> TokenStream {
         #(#attrs)*
         #vis struct #name {
             weights: ::cnn::__private::Weights,
+            packed: ::cnn::__private::Packed,
         }
     }
 }
@@ -113,7 +114,13 @@ pub fn expand(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) -> 
         let (c, eps) = (usize_lit(channels), f32_lit(eps));
         Some(quote!(__cnn::prepare_norm(&mut weights, #c, #var, #gamma, #beta, #eps, #slot);))
     });
-    let (specs, calls) = steps::steps(nodes, plan);
+    let steps::Steps {
+        specs,
+        calls,
+        packs,
+        packed_len,
+    } = steps::steps(nodes, plan);
+    let packed_len = usize_lit(packed_len);
     let copy_through = plan
         .copy_through
         .then(|| quote!(output.copy_from_slice(input);));
@@ -150,7 +157,12 @@ pub fn expand(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) -> 
                         });
                     }
                     #(#prepare)*
-                    ::core::result::Result::Ok(Self { weights })
+                    let packed = __cnn::Packed::new(#packed_len, |packed| {
+                        let w: &[f32] = &weights;
+                        let _ = (&w, &packed);
+                        #(#packs)*
+                    });
+                    ::core::result::Result::Ok(Self { weights, packed })
                 }
 
                 fn weights(&self) -> &[f32] {

@@ -128,9 +128,22 @@ fn src_len(nodes: &[Node], node: usize, k: usize) -> u64 {
 }
 
 /// The spec items and the forward-pass statements of every step.
-pub fn steps(nodes: &[Node], plan: &Plan) -> (Vec<TokenStream>, Vec<TokenStream>) {
+/// The steps of the forward pass: each step's spec type and kernel call, and how the
+/// convolutions' weights are packed at load time.
+pub struct Steps {
+    pub specs: Vec<TokenStream>,
+    pub calls: Vec<TokenStream>,
+    /// Statements packing each convolution's weights from `weights` into `packed`.
+    pub packs: Vec<TokenStream>,
+    /// Values of the packed weights of all convolutions.
+    pub packed_len: u64,
+}
+
+pub fn steps(nodes: &[Node], plan: &Plan) -> Steps {
     let mut specs = Vec::new();
     let mut calls = Vec::new();
+    let mut packs = Vec::new();
+    let mut packed_len = 0;
     for (i, step) in plan.steps.iter().enumerate() {
         let spec = spec_ident(i);
         let pair = bind_pair(step.srcs[0], step.dst, None);
@@ -183,13 +196,18 @@ pub fn steps(nodes: &[Node], plan: &Plan) -> (Vec<TokenStream>, Vec<TokenStream>
                         const ACTIVATION: __cnn::Activation = #act;
                     }
                 });
-                let weight = slice(
-                    plan.tensor(nodes, *node, "weight").unwrap_or(0),
-                    n.tensors[0].1.iter().product(),
-                );
+                let len: u64 = n.tensors[0].1.iter().product();
+                let weight = slice(plan.tensor(nodes, *node, "weight").unwrap_or(0), len);
+                let (at, end) = (usize_lit(packed_len), usize_lit(packed_len + len));
+                packs.push(quote!(__cnn::conv_pack::<#spec>(#weight, &mut packed[#at..#end]);));
+                let packed = {
+                    let len = usize_lit(len);
+                    quote!(self.packed.get(#at, #len))
+                };
+                packed_len += len;
                 let b = bias(nodes, plan, *node, *has_bias, *out_channels);
                 let nm = norm(nodes, plan, *bn);
-                quote!(__cnn::conv::<#spec>(src, #weight, #b, #nm, dst);)
+                quote!(__cnn::conv::<#spec>(src, #weight, #packed, #b, #nm, dst);)
             }
             StepKind::Linear {
                 node,
@@ -335,5 +353,10 @@ pub fn steps(nodes: &[Node], plan: &Plan) -> (Vec<TokenStream>, Vec<TokenStream>
         };
         calls.push(quote!({ #call }));
     }
-    (specs, calls)
+    Steps {
+        specs,
+        calls,
+        packs,
+        packed_len,
+    }
 }

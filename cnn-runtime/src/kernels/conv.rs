@@ -1,4 +1,4 @@
-use super::{Extent, Norm, finish};
+use super::{Epilogue, Extent, Norm, finish};
 use crate::Activation;
 
 /// The sizes of one convolution, written by the macro as associated constants.
@@ -51,50 +51,71 @@ pub(super) const fn tap_range(
 ///
 /// # Panics
 /// If a slice is shorter than its shape says (the generated code passes exact slices).
+/// `packed`, if given, holds the same weights as [`conv_pack`] laid them out.
 #[inline(never)]
 pub fn conv<S: ConvSpec>(
     input: &[f32],
     weight: &[f32],
+    packed: Option<&[f32]>,
     bias: Option<&[f32]>,
     norm: Option<Norm<'_>>,
     output: &mut [f32],
 ) {
-    conv_at::<S>(super::level(), input, weight, bias, norm, output);
+    conv_at::<S>(super::level(), input, weight, packed, bias, norm, output);
+}
+
+/// Lays the weights of a convolution out in the order the SIMD kernels of this processor read
+/// them (`packed` has the length of `weight`): each register tile of output channels takes
+/// the range its channels' weights take, ordered `[input channel][tap][output channel]`.
+pub fn conv_pack<S: ConvSpec>(weight: &[f32], packed: &mut [f32]) {
+    let len = S::OUT_CHANNELS * (S::IN_CHANNELS / S::GROUPS) * S::KERNEL.volume();
+    assert!(
+        weight.len() >= len && packed.len() >= len,
+        "convolution weights shorter than their shape"
+    );
+    super::simd::pack::<S>(super::level(), weight, packed);
 }
 
 /// [`conv`] on the given instruction set (the tests compare them all); a level the processor
-/// lacks falls back to the portable code.
+/// lacks falls back to the portable code. `packed` is used only at the processor's own level,
+/// the one [`conv_pack`] packs for.
 #[doc(hidden)]
 pub fn conv_at<S: ConvSpec>(
     level: super::Level,
     input: &[f32],
     weight: &[f32],
+    packed: Option<&[f32]>,
     bias: Option<&[f32]>,
     norm: Option<Norm<'_>>,
     output: &mut [f32],
 ) {
     let out_plane = S::OUTPUT.volume();
+    let len = S::OUT_CHANNELS * (S::IN_CHANNELS / S::GROUPS) * S::KERNEL.volume();
     assert!(
         input.len() >= S::IN_CHANNELS * S::INPUT.volume()
-            && weight.len() >= S::OUT_CHANNELS * (S::IN_CHANNELS / S::GROUPS) * S::KERNEL.volume()
-            && output.len() >= S::OUT_CHANNELS * out_plane,
+            && weight.len() >= len
+            && output.len() >= S::OUT_CHANNELS * out_plane
+            && bias.is_none_or(|b| b.len() >= S::OUT_CHANNELS)
+            && norm.is_none_or(|n| {
+                n.mean.len().min(n.scale.len()).min(n.shift.len()) >= S::OUT_CHANNELS
+            }),
         "convolution buffers shorter than their shapes"
     );
-    for (co, out) in output
-        .chunks_exact_mut(out_plane)
-        .take(S::OUT_CHANNELS)
-        .enumerate()
-    {
+    let output = &mut output[..S::OUT_CHANNELS * out_plane];
+    let epilogue = Epilogue {
+        bias,
+        norm,
+        act: S::ACTIVATION,
+    };
+    let packed = packed.filter(|p| level == super::level() && p.len() >= weight.len().min(len));
+    if super::simd::conv_fused::<S>(level, input, weight, packed, &epilogue, output) {
+        return;
+    }
+    for (co, out) in output.chunks_exact_mut(out_plane).enumerate() {
         out.fill(bias.map_or(0.0, |b| b[co]));
     }
-    if !super::simd::conv_accumulate::<S>(level, input, weight, output) {
-        accumulate::<S>(input, weight, output);
-    }
-    for (co, out) in output
-        .chunks_exact_mut(out_plane)
-        .take(S::OUT_CHANNELS)
-        .enumerate()
-    {
+    accumulate::<S>(input, weight, output);
+    for (co, out) in output.chunks_exact_mut(out_plane).enumerate() {
         finish(out, co, norm, S::ACTIVATION);
     }
 }

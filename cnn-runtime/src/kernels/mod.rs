@@ -11,7 +11,7 @@ mod dense;
 mod pool;
 mod simd;
 
-pub use conv::{ConvSpec, conv, conv_at};
+pub use conv::{ConvSpec, conv, conv_at, conv_pack};
 pub use dense::{activate, add, batch_norm, linear, softmax};
 pub use pool::{PoolSpec, adaptive_avg_pool, adaptive_max_pool, avg_pool, max_pool};
 pub use simd::{Level, level};
@@ -41,6 +41,29 @@ pub struct Norm<'a> {
     pub mean: &'a [f32],
     pub scale: &'a [f32],
     pub shift: &'a [f32],
+}
+
+/// What a convolution applies to each output channel's sum in the SIMD kernels, in registers
+/// before the store: `act(sum * scale + shift)`, the bias and batch norm folded into one
+/// multiply-add per value.
+#[derive(Clone, Copy)]
+pub(crate) struct Epilogue<'a> {
+    pub bias: Option<&'a [f32]>,
+    pub norm: Option<Norm<'a>>,
+    pub act: Activation,
+}
+
+impl Epilogue<'_> {
+    /// `(scale, shift)` of channel `c`: `(sum + bias - mean) * scale + shift` is
+    /// `sum * scale + ((bias - mean) * scale + shift)`.
+    #[inline(always)]
+    pub fn channel(&self, c: usize) -> (f32, f32) {
+        let b = self.bias.map_or(0.0, |b| b[c]);
+        match self.norm {
+            Some(n) => (n.scale[c], (b - n.mean[c]) * n.scale[c] + n.shift[c]),
+            None => (1.0, b),
+        }
+    }
 }
 
 /// What a producing layer applies to each output channel after accumulating: optional batch

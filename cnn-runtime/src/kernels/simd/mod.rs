@@ -11,8 +11,9 @@
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use super::Extent;
 use super::conv::ConvSpec;
+use super::{Epilogue, Extent};
+use crate::Activation;
 
 /// An instruction set the kernels can use, from the most portable to the fastest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -68,30 +69,121 @@ fn detect() -> Level {
     Level::Portable
 }
 
-/// Accumulates the convolution into `output` (already holding the bias) at `level`, if `level`
-/// runs here and the layer's width axis has stride 1 and dilation 1; returns whether it did.
-pub(super) fn conv_accumulate<S: ConvSpec>(
+/// The convolution of `input` into `output` with its epilogue (bias, batch norm, activation) at
+/// `level`, if `level` runs here and the layer's width axis has stride 1 or 2 and dilation 1;
+/// returns whether it did. `output` holds exactly the layer's output; `packed`, if given, the
+/// weights as [`pack`] lays them out for `level`.
+pub(super) fn conv_fused<S: ConvSpec>(
     level: Level,
     input: &[f32],
     weight: &[f32],
+    packed: Option<&[f32]>,
+    epilogue: &Epilogue<'_>,
     output: &mut [f32],
 ) -> bool {
+    // A kernel whose taps for one input channel overflow the packing buffer (more than 288
+    // taps) stays portable.
+    #[cfg(target_arch = "x86_64")]
+    if S::KERNEL.volume() * 16 > x86::PACK {
+        return false;
+    }
     if S::STRIDE.w > 2 || S::DILATION.w != 1 || level > self::level() {
         return false;
     }
     let g = Geometry::of::<S>();
+    // The kernels apply the piecewise-linear activations in registers; the others after.
+    let (in_registers, after) = match epilogue.act {
+        act @ (Activation::Identity
+        | Activation::Relu
+        | Activation::Relu6
+        | Activation::LeakyRelu(_)) => (act, None),
+        act => (Activation::Identity, Some(act)),
+    };
+    let ep = Epilogue {
+        act: in_registers,
+        ..*epilogue
+    };
     match level {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `level <= self::level()`, so the processor has AVX-512F; `conv_at` checked that
-        // the slices hold the shapes of `S`, which `g` describes and which is all the kernel
-        // reads and writes.
-        Level::Avx512 => unsafe { x86::conv_avx512(&g, input, weight, output) },
+        // the slices hold the shapes of `S` (and the epilogue's its channels), which `g`
+        // describes and which is all the kernel reads and writes.
+        Level::Avx512 => unsafe { x86::conv_avx512(&g, input, weight, packed, &ep, output) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above, with AVX2 and FMA.
-        Level::Avx2 => unsafe { x86::conv_avx2(&g, input, weight, output) },
+        Level::Avx2 => unsafe { x86::conv_avx2(&g, input, weight, packed, &ep, output) },
         _ => return false,
     }
+    if let Some(act) = after {
+        super::activate(output, act);
+    }
     true
+}
+
+/// Output channels in the widest register tile at `level`.
+pub(super) const fn tile_most(level: Level) -> usize {
+    match level {
+        Level::Avx512 => 16,
+        Level::Avx2 => 4,
+        Level::Portable => 1,
+    }
+}
+
+/// The output channels of the next register tile, `left` channels of the group remaining and
+/// at most `most` in a tile: the widest of `most`, 8, 4 and 1 that fits.
+#[inline(always)]
+pub(super) const fn tile_width(most: usize, left: usize) -> usize {
+    if left >= most {
+        most
+    } else if left >= 8 {
+        8
+    } else if left >= 4 {
+        4
+    } else {
+        1
+    }
+}
+
+/// Packs the weights of a tile of `mr` output channels, input channels `c0..c1`, as the
+/// kernels read them: `out[((cl - c0) * taps + tap) * mr + j] = w[(j * in_per_group + cl) *
+/// taps + tap]`, `w` starting at the tile's first channel.
+#[inline(always)]
+pub(super) fn pack_tile(
+    w: &[f32],
+    out: &mut [f32],
+    mr: usize,
+    in_per_group: usize,
+    taps: usize,
+    (c0, c1): (usize, usize),
+) {
+    let out = &mut out[..(c1 - c0) * taps * mr];
+    for (j, row) in w.chunks_exact(in_per_group * taps).take(mr).enumerate() {
+        for (cl, from) in row[c0 * taps..c1 * taps].chunks_exact(taps).enumerate() {
+            for (tap, &v) in from.iter().enumerate() {
+                out[(cl * taps + tap) * mr + j] = v;
+            }
+        }
+    }
+}
+
+/// The weights of the layer `S`, each register tile packed (see [`pack_tile`]) for `level`
+/// into the range its channels' weights take.
+pub(super) fn pack<S: ConvSpec>(level: Level, weight: &[f32], out: &mut [f32]) {
+    let (ipg, opg, taps) = (
+        S::IN_CHANNELS / S::GROUPS,
+        S::OUT_CHANNELS / S::GROUPS,
+        S::KERNEL.volume(),
+    );
+    let most = tile_most(level);
+    for group in 0..S::GROUPS {
+        let mut co = 0;
+        while co < opg {
+            let mr = tile_width(most, opg - co);
+            let base = (group * opg + co) * ipg * taps;
+            pack_tile(&weight[base..], &mut out[base..], mr, ipg, taps, (0, ipg));
+            co += mr;
+        }
+    }
 }
 
 /// A convolution's sizes as the SIMD kernels walk them: rows of `out_w` outputs reading rows of

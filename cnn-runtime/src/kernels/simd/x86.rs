@@ -3,6 +3,8 @@
 use core::arch::x86_64::*;
 
 use super::Geometry;
+use crate::Activation;
+use crate::kernels::Epilogue;
 
 /// A vector of `N` lanes. Every method is `unsafe`: the caller's function enables the
 /// instruction set, and pointers are valid for the lanes used.
@@ -11,6 +13,9 @@ pub(super) trait Lanes: Copy {
     const N: usize;
     /// Output channels in a register tile (the accumulators must fit the register file).
     const MR: usize;
+    /// Vectors of a row in a register tile: the `MR` weights of a tap are each used `NV`
+    /// times.
+    const NV: usize;
     /// The first `n` lanes from `p` (`n <= N`), the rest zero; reads only those `n`.
     unsafe fn load(p: *const f32, n: usize) -> Self;
     /// Lanes `a..b` from `p` (`a <= b <= N`), the rest zero; reads only those, so `p` itself
@@ -41,6 +46,26 @@ pub(super) trait Lanes: Copy {
     unsafe fn splat(x: f32) -> Self;
     /// `self * b + c`, fused.
     unsafe fn fma(self, b: Self, c: Self) -> Self;
+    /// `max(self, 0)`, NaN kept.
+    unsafe fn relu(self) -> Self;
+    /// `min(max(self, 0), 6)`, NaN kept.
+    unsafe fn relu6(self) -> Self;
+    /// `self * slope` in the lanes below 0, NaN kept.
+    unsafe fn leaky(self, slope: f32) -> Self;
+    /// `act(self)` for the activations the kernels apply in registers (the others are left
+    /// to the caller, and are the identity here).
+    #[inline(always)]
+    unsafe fn activate(self, act: Activation) -> Self {
+        // SAFETY: the caller enables the instruction set.
+        unsafe {
+            match act {
+                Activation::Relu => self.relu(),
+                Activation::Relu6 => self.relu6(),
+                Activation::LeakyRelu(slope) => self.leaky(slope),
+                _ => self,
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -48,7 +73,10 @@ pub(super) struct Zmm(__m512);
 
 impl Lanes for Zmm {
     const N: usize = 16;
-    const MR: usize = 8;
+    // One vector of 16 pixels × 16 channels: each weight is used once, so its broadcast folds
+    // into the multiply-add as a memory operand and needs no register.
+    const MR: usize = 16;
+    const NV: usize = 1;
     #[inline(always)]
     unsafe fn load(p: *const f32, n: usize) -> Self {
         // SAFETY: the caller enables AVX-512F and makes the `n` lanes at `p` readable; the
@@ -97,6 +125,30 @@ impl Lanes for Zmm {
         // SAFETY: the caller enables AVX-512F.
         unsafe { Zmm(_mm512_fmadd_ps(self.0, b.0, c.0)) }
     }
+    #[inline(always)]
+    unsafe fn relu(self) -> Self {
+        // SAFETY: the caller enables AVX-512F. `max` returns its second operand when either is
+        // NaN, so a NaN stays NaN.
+        unsafe { Zmm(_mm512_max_ps(_mm512_setzero_ps(), self.0)) }
+    }
+    #[inline(always)]
+    unsafe fn relu6(self) -> Self {
+        // SAFETY: as for `relu`.
+        unsafe { Zmm(_mm512_min_ps(_mm512_set1_ps(6.0), self.relu().0)) }
+    }
+    #[inline(always)]
+    unsafe fn leaky(self, slope: f32) -> Self {
+        // SAFETY: the caller enables AVX-512F; a NaN compares false and is kept.
+        unsafe {
+            let below = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(self.0, _mm512_setzero_ps());
+            Zmm(_mm512_mask_mul_ps(
+                self.0,
+                below,
+                self.0,
+                _mm512_set1_ps(slope),
+            ))
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -132,6 +184,7 @@ impl Ymm {
 impl Lanes for Ymm {
     const N: usize = 8;
     const MR: usize = 4;
+    const NV: usize = 2;
     #[inline(always)]
     unsafe fn load(p: *const f32, n: usize) -> Self {
         // SAFETY: the caller enables AVX2 and makes the `n` lanes at `p` readable; the masked
@@ -182,49 +235,211 @@ impl Lanes for Ymm {
         // SAFETY: the caller enables FMA.
         unsafe { Ymm(_mm256_fmadd_ps(self.0, b.0, c.0)) }
     }
-}
-
-/// # Safety
-/// The processor has AVX-512F; the slices hold the shapes `g` describes.
-#[target_feature(enable = "avx512f")]
-pub(super) unsafe fn conv_avx512(g: &Geometry, input: &[f32], weight: &[f32], output: &mut [f32]) {
-    // SAFETY: forwarded from the caller.
-    unsafe { conv::<Zmm>(g, input, weight, output) }
-}
-
-/// # Safety
-/// The processor has AVX2 and FMA; the slices hold the shapes `g` describes.
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn conv_avx2(g: &Geometry, input: &[f32], weight: &[f32], output: &mut [f32]) {
-    // SAFETY: forwarded from the caller.
-    unsafe { conv::<Ymm>(g, input, weight, output) }
-}
-
-/// Tiles of `V::MR` output channels, then 4, then 1, over each group.
-#[inline(always)]
-unsafe fn conv<V: Lanes>(g: &Geometry, input: &[f32], weight: &[f32], output: &mut [f32]) {
-    let taps = g.kernel.volume();
-    for group in 0..g.groups {
-        let mut co = 0;
-        while co < g.out_per_group {
-            let first = group * g.out_per_group + co;
-            let x = &input[group * g.in_per_group * g.in_plane..];
-            let w = &weight[first * g.in_per_group * taps..];
-            let y = &mut output[first * g.out_plane..];
-            let left = g.out_per_group - co;
-            // SAFETY: the tile reads `in_per_group` input planes from `x`, the weights of its
-            // channels from `w` and writes their planes in `y`, all inside the shapes of `g`.
-            co += unsafe {
-                if left >= V::MR {
-                    by_width::<V, 8>(g, x, w, y, V::MR)
-                } else if left >= 4 {
-                    by_width::<V, 4>(g, x, w, y, 4)
-                } else {
-                    by_width::<V, 1>(g, x, w, y, 1)
-                }
-            };
+    #[inline(always)]
+    unsafe fn relu(self) -> Self {
+        // SAFETY: the caller enables AVX. `max` returns its second operand when either is NaN,
+        // so a NaN stays NaN.
+        unsafe { Ymm(_mm256_max_ps(_mm256_setzero_ps(), self.0)) }
+    }
+    #[inline(always)]
+    unsafe fn relu6(self) -> Self {
+        // SAFETY: as for `relu`.
+        unsafe { Ymm(_mm256_min_ps(_mm256_set1_ps(6.0), self.relu().0)) }
+    }
+    #[inline(always)]
+    unsafe fn leaky(self, slope: f32) -> Self {
+        // SAFETY: the caller enables AVX; a NaN compares false and is kept.
+        unsafe {
+            let below = _mm256_cmp_ps::<_CMP_LT_OQ>(self.0, _mm256_setzero_ps());
+            let scaled = _mm256_mul_ps(self.0, _mm256_set1_ps(slope));
+            Ymm(_mm256_blendv_ps(self.0, scaled, below))
         }
     }
+}
+
+/// # Safety
+/// The processor has AVX-512F; the slices hold the shapes `g` describes, the epilogue's slices
+/// its output channels, `packed` (if given) the weights packed for this level.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn conv_avx512(
+    g: &Geometry,
+    input: &[f32],
+    weight: &[f32],
+    packed: Option<&[f32]>,
+    ep: &Epilogue<'_>,
+    output: &mut [f32],
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe { conv::<Zmm>(g, input, weight, packed, ep, output) }
+}
+
+/// # Safety
+/// The processor has AVX2 and FMA; the slices hold the shapes `g` describes, the epilogue's
+/// slices its output channels, `packed` (if given) the weights packed for this level.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn conv_avx2(
+    g: &Geometry,
+    input: &[f32],
+    weight: &[f32],
+    packed: Option<&[f32]>,
+    ep: &Epilogue<'_>,
+    output: &mut [f32],
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe { conv::<Ymm>(g, input, weight, packed, ep, output) }
+}
+
+/// Input bytes one block of output rows (or columns, for a flattened 1×1 layer) may read: the
+/// block's input stays in the level-2 cache while every channel tile of the layer passes over
+/// it, instead of each tile streaming the whole input from further away.
+const BLOCK_BYTES: usize = 512 << 10;
+
+/// A part of the output planes: rows `rows` (along depth × height), columns `cols` of each.
+#[derive(Clone, Copy)]
+struct Block {
+    rows: (usize, usize),
+    cols: (usize, usize),
+}
+
+/// Blocks of output rows (or of columns, for a flattened layer's single row) whose input fits
+/// in [`BLOCK_BYTES`]; each group's channel tiles all pass over a block before the next.
+#[inline(always)]
+unsafe fn conv<V: Lanes>(
+    g: &Geometry,
+    input: &[f32],
+    weight: &[f32],
+    packed: Option<&[f32]>,
+    ep: &Epilogue<'_>,
+    output: &mut [f32],
+) {
+    // Where the weights come unpacked, each tile packs a chunk of them at a time here.
+    let mut scratch = [0.0f32; PACK];
+    let mut weights = match packed {
+        Some(p) => Weights::Packed(p),
+        None => Weights::Unpacked(weight, &mut scratch),
+    };
+    let rows = g.rows_d * g.rows_h;
+    let channel_bytes = g.in_per_group * size_of::<f32>();
+    let (row_step, col_step) = if rows == 1 {
+        let tile = V::NV * V::N;
+        let cols = (BLOCK_BYTES / channel_bytes.max(1)) / tile * tile;
+        (1, cols.max(tile))
+    } else {
+        let row_bytes = channel_bytes * g.stride.d * g.stride.h * g.in_w;
+        ((BLOCK_BYTES / row_bytes.max(1)).max(1), g.out_w)
+    };
+    for group in 0..g.groups {
+        let x = &input[group * g.in_per_group * g.in_plane..];
+        for r0 in (0..rows).step_by(row_step) {
+            for c0 in (0..g.out_w).step_by(col_step) {
+                let block = Block {
+                    rows: (r0, (r0 + row_step).min(rows)),
+                    cols: (c0, (c0 + col_step).min(g.out_w)),
+                };
+                // SAFETY: forwarded from the caller; the block lies inside the output planes.
+                unsafe { tiles::<V>(g, x, &mut weights, ep, output, group, block) };
+            }
+        }
+    }
+}
+
+/// Floats of the packed weights of one register tile and chunk of input channels: 32
+/// channels of a 3×3 kernel for 16 output channels (18 KiB, on the stack).
+pub(super) const PACK: usize = 16 * 9 * 16;
+
+/// The weights as a layer's tiles read them: packed at load time, or in PyTorch's layout with
+/// a buffer to pack a chunk of a tile into.
+enum Weights<'a> {
+    Packed(&'a [f32]),
+    Unpacked(&'a [f32], &'a mut [f32; PACK]),
+}
+
+/// Tiles of `V::MR` output channels, then 8, 4 and 1, over one group's channels in `block`.
+/// Each tile reads its weights packed in the order the kernel uses them,
+/// `[channel][tap][output channel]`: one pointer walks them, and the `MR` broadcasts of a tap
+/// read one or two cache lines. Input channels go by chunks whose weights stay in the level-1
+/// cache while the block's rows run; weights not packed at load time are packed here, a chunk
+/// at a time.
+#[inline(always)]
+unsafe fn tiles<V: Lanes>(
+    g: &Geometry,
+    x: &[f32],
+    weights: &mut Weights<'_>,
+    ep: &Epilogue<'_>,
+    output: &mut [f32],
+    group: usize,
+    block: Block,
+) {
+    let taps = g.kernel.volume();
+    let mut co = 0;
+    while co < g.out_per_group {
+        let first = group * g.out_per_group + co;
+        let y = &mut output[first * g.out_plane..];
+        let mr = super::tile_width(V::MR, g.out_per_group - co);
+        let mut scale = [1.0; 16];
+        let mut shift = [0.0; 16];
+        for j in 0..mr {
+            (scale[j], shift[j]) = ep.channel(first + j);
+        }
+        let base = first * g.in_per_group * taps;
+        // Chunks of input channels whose weights stay in the level-1 cache beside the input
+        // rows (packed weights are read in place: a chunk is a part of the tile's range).
+        let chunk = (PACK / (taps * mr)).max(1);
+        let mut c0 = 0;
+        while c0 < g.in_per_group {
+            let c1 = (c0 + chunk).min(g.in_per_group);
+            let w: &[f32] = match weights {
+                Weights::Packed(p) => &p[base + c0 * taps * mr..base + c1 * taps * mr],
+                Weights::Unpacked(w, scratch) => {
+                    super::pack_tile(
+                        &w[base..],
+                        &mut scratch[..],
+                        mr,
+                        g.in_per_group,
+                        taps,
+                        (c0, c1),
+                    );
+                    &scratch[..(c1 - c0) * taps * mr]
+                }
+            };
+            let tile = Tile {
+                mr,
+                channels: (c0, c1),
+                first: c0 == 0,
+                last: c1 == g.in_per_group,
+                scale,
+                shift,
+                act: ep.act,
+            };
+            // SAFETY: the tile reads input planes `c0..c1` of the group from `x`, its packed
+            // weights from `w` and writes its channels' planes in `y`, all inside the shapes
+            // of `g`.
+            unsafe {
+                match mr {
+                    16 => by_width::<V, 16>(g, x, w, y, &tile, block),
+                    8 => by_width::<V, 8>(g, x, w, y, &tile, block),
+                    4 => by_width::<V, 4>(g, x, w, y, &tile, block),
+                    _ => by_width::<V, 1>(g, x, w, y, &tile, block),
+                }
+            };
+            c0 = c1;
+        }
+        co += mr;
+    }
+}
+
+/// One register tile's output channels, the chunk of input channels it adds this pass, and
+/// what the epilogue applies after the last.
+struct Tile {
+    mr: usize,
+    channels: (usize, usize),
+    /// The first chunk starts from zero, the others from what the previous one stored.
+    first: bool,
+    /// The last chunk applies the epilogue; the others store the sums as they are.
+    last: bool,
+    scale: [f32; 16],
+    shift: [f32; 16],
+    act: Activation,
 }
 
 /// The kernel widths of real networks get an unrolled tap loop, others a loop; stride 1 and
@@ -235,65 +450,70 @@ unsafe fn by_width<V: Lanes, const MR: usize>(
     x: &[f32],
     w: &[f32],
     y: &mut [f32],
-    mr: usize,
-) -> usize {
+    t: &Tile,
+    b: Block,
+) {
     // SAFETY: forwarded from the caller.
     unsafe {
         match (g.stride.w, g.kernel.w) {
-            (1, 1) => channels::<V, MR, 1, 1>(g, x, w, y, mr),
-            (1, 3) => channels::<V, MR, 3, 1>(g, x, w, y, mr),
-            (1, 5) => channels::<V, MR, 5, 1>(g, x, w, y, mr),
-            (1, 7) => channels::<V, MR, 7, 1>(g, x, w, y, mr),
-            (1, _) => channels::<V, MR, 0, 1>(g, x, w, y, mr),
-            (_, 1) => channels::<V, MR, 1, 2>(g, x, w, y, mr),
-            (_, 3) => channels::<V, MR, 3, 2>(g, x, w, y, mr),
-            (_, 7) => channels::<V, MR, 7, 2>(g, x, w, y, mr),
-            (_, _) => channels::<V, MR, 0, 2>(g, x, w, y, mr),
+            (1, 1) => rows::<V, MR, 1, 1>(g, x, w, y, t, b),
+            (1, 3) => rows::<V, MR, 3, 1>(g, x, w, y, t, b),
+            (1, 5) => rows::<V, MR, 5, 1>(g, x, w, y, t, b),
+            (1, 7) => rows::<V, MR, 7, 1>(g, x, w, y, t, b),
+            (1, _) => rows::<V, MR, 0, 1>(g, x, w, y, t, b),
+            (_, 1) => rows::<V, MR, 1, 2>(g, x, w, y, t, b),
+            (_, 3) => rows::<V, MR, 3, 2>(g, x, w, y, t, b),
+            (_, 7) => rows::<V, MR, 7, 2>(g, x, w, y, t, b),
+            (_, _) => rows::<V, MR, 0, 2>(g, x, w, y, t, b),
         }
     }
 }
 
-/// Every output row of `mr <= MR` channels (`MR` bounds the accumulator array); returns
-/// `mr`. `KW` is the kernel width, or 0 for "as `g` says". Tiles inside the interior load
-/// whole vectors; the others mask the lanes that would read padding.
+/// The block's output rows of `t.mr == MR` channels. `KW`
+/// is the kernel width, or 0 for "as `g` says". Tiles inside the interior load whole vectors;
+/// the others mask the lanes that would read padding.
 #[inline(always)]
-unsafe fn channels<V: Lanes, const MR: usize, const KW: usize, const SW: usize>(
+unsafe fn rows<V: Lanes, const MR: usize, const KW: usize, const SW: usize>(
     g: &Geometry,
     x: &[f32],
     w: &[f32],
     y: &mut [f32],
-    mr: usize,
-) -> usize {
-    debug_assert!(mr <= MR && (KW == 0 || KW == g.kernel.w));
-    for od in 0..g.rows_d {
-        for oh in 0..g.rows_h {
-            let mut ow = 0;
-            while ow < g.out_w {
-                let width = (2 * V::N).min(g.out_w - ow);
-                let inside = ow >= g.lo && ow + width <= g.hi;
-                // SAFETY: columns `ow..ow + width` are inside the row; `inside` says whether
-                // every tap of them reads inside the input row.
-                unsafe {
-                    match (width > V::N, inside) {
-                        (true, true) => {
-                            row_tile::<V, MR, KW, SW, 2, false>(g, x, w, y, mr, od, oh, ow, width)
+    t: &Tile,
+    b: Block,
+) {
+    debug_assert!(t.mr == MR && (KW == 0 || KW == g.kernel.w));
+    // One output channel (depthwise layers) has no weight to share between channels, so it
+    // takes up to 4 vectors of the row at a time; wider tiles take `V::NV`.
+    let most = if MR == 1 { 4 } else { V::NV };
+    for r in b.rows.0..b.rows.1 {
+        let (od, oh) = (r / g.rows_h, r % g.rows_h);
+        let mut ow = b.cols.0;
+        while ow < b.cols.1 {
+            let width = (most * V::N).min(b.cols.1 - ow);
+            let inside = ow >= g.lo && ow + width <= g.hi;
+            let nv = width.div_ceil(V::N);
+            // SAFETY: columns `ow..ow + width` are inside the row; `inside` says whether
+            // every tap of them reads inside the input row.
+            unsafe {
+                macro_rules! tile {
+                    ($nv:literal) => {
+                        if inside {
+                            row_tile::<V, MR, KW, SW, $nv, false>(g, x, w, y, t, od, oh, ow, width)
+                        } else {
+                            row_tile::<V, MR, KW, SW, $nv, true>(g, x, w, y, t, od, oh, ow, width)
                         }
-                        (true, false) => {
-                            row_tile::<V, MR, KW, SW, 2, true>(g, x, w, y, mr, od, oh, ow, width)
-                        }
-                        (false, true) => {
-                            row_tile::<V, MR, KW, SW, 1, false>(g, x, w, y, mr, od, oh, ow, width)
-                        }
-                        (false, false) => {
-                            row_tile::<V, MR, KW, SW, 1, true>(g, x, w, y, mr, od, oh, ow, width)
-                        }
-                    }
+                    };
                 }
-                ow += width;
+                match nv {
+                    1 => tile!(1),
+                    2 => tile!(2),
+                    _ if MR == 1 => tile!(4),
+                    _ => unreachable!("wide tiles are one vector deep on this level"),
+                }
             }
+            ow += width;
         }
     }
-    mr
 }
 
 /// `MR` channels × `NV` vectors of output row `(od, oh)`, columns `ow..ow + width`
@@ -313,7 +533,7 @@ unsafe fn row_tile<
     x: &[f32],
     w: &[f32],
     y: &mut [f32],
-    mr: usize,
+    t: &Tile,
     od: usize,
     oh: usize,
     ow: usize,
@@ -322,43 +542,48 @@ unsafe fn row_tile<
     let (k, s, p, d) = (g.kernel, g.stride, g.padding, g.dilation);
     let kw_count = if KW == 0 { k.w } else { KW };
     let taps = k.volume();
-    let w_stride = g.in_per_group * taps;
     let mut lanes = [0; NV];
     for (v, l) in lanes.iter_mut().enumerate() {
         *l = width.saturating_sub(v * V::N).min(V::N);
     }
     let row = (od * g.rows_h + oh) * g.out_w + ow;
     let yp = y.as_mut_ptr();
-    // SAFETY (whole body): `row + lanes` stays inside an output plane and channel `j < mr` of
+    let (c0, c1) = t.channels;
+    // SAFETY (whole body): `row + lanes` stays inside an output plane and channel `j < MR` of
     // the tile has its plane at `j * out_plane`; input rows are checked to be inside; input
     // columns `ow - p.w + kw + lane` are inside the row for every lane read (interior tiles),
     // or the lanes outside are masked off (`EDGE`); a vector with no lanes reads and writes
     // nothing. Vector pointers are formed with wrapping arithmetic, as a masked or empty
-    // vector's may leave the buffer;
-    // weights at `j * w_stride + cl * taps + tap` are inside the tile's `mr * w_stride`.
+    // vector's may leave the buffer. Packed weights at `((cl - c0) * taps + tap) * MR + j`
+    // are inside the chunk's `(c1 - c0) * taps * MR`.
     unsafe {
         let mut acc = [[V::splat(0.0); NV]; MR];
-        for (j, a) in acc.iter_mut().enumerate().take(mr) {
-            for (v, lane) in a.iter_mut().enumerate() {
-                *lane = V::load(yp.wrapping_add(j * g.out_plane + row + v * V::N), lanes[v]);
+        if !t.first {
+            for (j, a) in acc.iter_mut().enumerate() {
+                for (v, lane) in a.iter_mut().enumerate() {
+                    *lane = V::load(yp.wrapping_add(j * g.out_plane + row + v * V::N), lanes[v]);
+                }
             }
         }
-        let xp = x.as_ptr();
-        let wp = w.as_ptr();
-        for cl in 0..g.in_per_group {
-            for kd in 0..k.d {
-                let xd = (od * s.d + kd * d.d) as isize - p.d as isize;
-                if xd < 0 || xd as usize >= g.in_d {
-                    continue;
-                }
-                for kh in 0..k.h {
-                    let xh = (oh * s.h + kh * d.h) as isize - p.h as isize;
-                    if xh < 0 || xh as usize >= g.in_h {
-                        continue;
-                    }
-                    let (xd, xh) = (xd as usize, xh as usize);
-                    let x_row = xp.add(cl * g.in_plane + (xd * g.in_h + xh) * g.in_w);
-                    let w_tap = wp.add(cl * taps + (kd * k.h + kh) * k.w);
+        // The taps along depth and height that read inside the input, so that the loops
+        // below have no branches to break the accumulators' registers.
+        let (kd_lo, kd_hi) = inside(od * s.d, p.d, d.d, k.d, g.in_d);
+        let (kh_lo, kh_hi) = inside(oh * s.h, p.h, d.h, k.h, g.in_h);
+        let mut wp = w.as_ptr();
+        for cl in c0..c1 {
+            let x_plane = x.as_ptr().add(cl * g.in_plane);
+            for kd in kd_lo..kd_hi {
+                let xd = od * s.d + kd * d.d - p.d;
+                for kh in kh_lo..kh_hi {
+                    let xh = oh * s.h + kh * d.h - p.h;
+                    let x_row = x_plane.add((xd * g.in_h + xh) * g.in_w);
+                    let w_tap = wp.add((kd * k.h + kh) * k.w * MR);
+                    // The next tile of this row reads the line after this tile's: ask for it
+                    // now, as rows of successive channels are a plane apart and no hardware
+                    // prefetcher follows that.
+                    _mm_prefetch::<_MM_HINT_T0>(
+                        x_row.wrapping_add((ow + NV * V::N) * SW + V::N) as *const i8
+                    );
                     for kw in 0..kw_count {
                         let mut xv = [V::splat(0.0); NV];
                         for (v, xv) in xv.iter_mut().enumerate() {
@@ -383,8 +608,8 @@ unsafe fn row_tile<
                                 _ => V::load_even(at, a, b),
                             };
                         }
-                        for (j, a) in acc.iter_mut().enumerate().take(mr) {
-                            let wj = V::splat(*w_tap.add(j * w_stride + kw));
+                        for (j, a) in acc.iter_mut().enumerate() {
+                            let wj = V::splat(*w_tap.add(kw * MR + j));
                             for v in 0..NV {
                                 a[v] = wj.fma(xv[v], a[v]);
                             }
@@ -392,11 +617,37 @@ unsafe fn row_tile<
                     }
                 }
             }
+            wp = wp.add(taps * MR);
         }
-        for (j, a) in acc.iter().enumerate().take(mr) {
+        for (j, a) in acc.iter().enumerate() {
+            let (scale, shift) = (V::splat(t.scale[j]), V::splat(t.shift[j]));
             for (v, lane) in a.iter().enumerate() {
-                lane.store(yp.wrapping_add(j * g.out_plane + row + v * V::N), lanes[v]);
+                let out = if t.last {
+                    lane.fma(scale, shift).activate(t.act)
+                } else {
+                    *lane
+                };
+                out.store(yp.wrapping_add(j * g.out_plane + row + v * V::N), lanes[v]);
             }
         }
     }
+}
+
+/// The taps `lo..hi` (of `taps`, `dilation` apart) that read inside an input axis of `len` from
+/// an output whose first tap reads `start - padding`.
+#[inline(always)]
+fn inside(
+    start: usize,
+    padding: usize,
+    dilation: usize,
+    taps: usize,
+    len: usize,
+) -> (usize, usize) {
+    let lo = padding.saturating_sub(start).div_ceil(dilation).min(taps);
+    let hi = if len + padding > start {
+        ((len + padding - start - 1) / dilation + 1).min(taps)
+    } else {
+        0
+    };
+    (lo, hi.max(lo))
 }
