@@ -6,18 +6,15 @@ use crate::Activation;
 pub fn activate(values: &mut [f32], act: Activation) {
     match act {
         Activation::Identity => {}
-        // `if` rather than `max`: a NaN stays NaN, as in PyTorch.
-        Activation::Relu => values.iter_mut().for_each(|v| {
-            if *v < 0.0 {
-                *v = 0.0;
-            }
-        }),
+        // A comparison rather than `max`: a NaN stays NaN, as in PyTorch. Every value is
+        // written (a select, not a conditional store), so that the loop vectorises.
+        Activation::Relu => values
+            .iter_mut()
+            .for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v }),
         Activation::Relu6 => values.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0)),
-        Activation::LeakyRelu(slope) => values.iter_mut().for_each(|v| {
-            if *v < 0.0 {
-                *v *= slope;
-            }
-        }),
+        Activation::LeakyRelu(slope) => values
+            .iter_mut()
+            .for_each(|v| *v = if *v < 0.0 { *v * slope } else { *v }),
         Activation::Sigmoid => values.iter_mut().for_each(|v| *v = sigmoid(*v)),
         Activation::Tanh => values.iter_mut().for_each(|v| *v = tanh(*v)),
     }
@@ -81,27 +78,43 @@ pub fn linear<const IN: usize, const OUT: usize>(
     act: Activation,
     y: &mut [f32],
 ) {
+    linear_at::<IN, OUT>(super::level(), x, weight, bias, norm, act, y);
+}
+
+/// [`linear`] on the given instruction set (the tests compare them).
+#[doc(hidden)]
+pub fn linear_at<const IN: usize, const OUT: usize>(
+    level: super::Level,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    norm: Option<Norm<'_>>,
+    act: Activation,
+    y: &mut [f32],
+) {
     let x = &x[..IN];
-    for (o, (row, out)) in weight
-        .chunks_exact(IN)
-        .zip(y.iter_mut())
-        .take(OUT)
-        .enumerate()
-    {
-        let mut lanes = [0.0f32; 8];
-        let (rows, row_tail) = row.as_chunks::<8>();
-        let (xs, x_tail) = x.as_chunks::<8>();
-        for (w8, x8) in rows.iter().zip(xs) {
-            for l in 0..8 {
-                lanes[l] += w8[l] * x8[l];
+    let y = &mut y[..OUT];
+    if !super::simd::dots(level, x, &weight[..IN * OUT], IN, y) {
+        for (row, out) in weight.chunks_exact(IN).zip(y.iter_mut()).take(OUT) {
+            let mut lanes = [0.0f32; 8];
+            let (rows, row_tail) = row.as_chunks::<8>();
+            let (xs, x_tail) = x.as_chunks::<8>();
+            for (w8, x8) in rows.iter().zip(xs) {
+                for l in 0..8 {
+                    lanes[l] += w8[l] * x8[l];
+                }
             }
+            let mut sum = lanes.iter().sum::<f32>();
+            for (w, x) in row_tail.iter().zip(x_tail) {
+                sum += w * x;
+            }
+            *out = sum;
         }
-        let mut sum = bias.map_or(0.0, |b| b[o]);
-        sum += lanes.iter().sum::<f32>();
-        for (w, x) in row_tail.iter().zip(x_tail) {
-            sum += w * x;
+    }
+    if let Some(b) = bias {
+        for (v, b) in y.iter_mut().zip(b) {
+            *v += b;
         }
-        *out = sum;
     }
     if let Some(n) = norm {
         for (o, v) in y[..OUT].iter_mut().enumerate() {

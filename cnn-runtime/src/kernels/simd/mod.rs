@@ -120,6 +120,26 @@ pub(super) fn conv_fused<S: ConvSpec>(
     true
 }
 
+/// `y[o] = sum over i of w[o, i] x[i]` for the rows of `w` (`y.len()` of them, `inputs` long)
+/// at `level`, if it runs here; returns whether it did.
+pub(super) fn dots(level: Level, x: &[f32], w: &[f32], inputs: usize, y: &mut [f32]) -> bool {
+    assert!(x.len() >= inputs && w.len() >= inputs * y.len());
+    if level > self::level() {
+        return false;
+    }
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the processor has AVX-512F (`level <= self::level()`); the assertion above
+        // is what the kernel reads.
+        Level::Avx512 => unsafe { x86::dots_avx512(x, w, inputs, y) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, with AVX2 and FMA.
+        Level::Avx2 => unsafe { x86::dots_avx2(x, w, inputs, y) },
+        _ => return false,
+    }
+    true
+}
+
 /// Output channels in the widest register tile at `level`.
 pub(super) const fn tile_most(level: Level) -> usize {
     match level {

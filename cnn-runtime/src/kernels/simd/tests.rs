@@ -189,3 +189,58 @@ fn simd_levels_equal_the_portable_code_on_awkward_sizes() {
         assert!(runs.iter().all(Vec::is_empty));
     }
 }
+
+/// `linear` at every level against the portable code, for lengths around the vector and tile
+/// sizes (1, primes, one past two vectors) and row counts around the four-row tile.
+fn compare_linear<const IN: usize, const OUT: usize>() -> Vec<Level> {
+    use crate::kernels::linear_at;
+    let (x, w, b) = (values(IN, 7), values(IN * OUT, 8), values(OUT, 9));
+    let mut want = std::vec![0.0; OUT];
+    linear_at::<IN, OUT>(
+        Level::Portable,
+        &x,
+        &w,
+        Some(&b),
+        None,
+        Activation::Relu,
+        &mut want,
+    );
+    let tolerance = 1e-5 * ((IN as f32).sqrt() / 8.0).max(1.0);
+    let mut ran = Vec::new();
+    for l in [Level::Avx2, Level::Avx512] {
+        let mut got = std::vec![f32::NAN; OUT];
+        linear_at::<IN, OUT>(l, &x, &w, Some(&b), None, Activation::Relu, &mut got);
+        for (o, (g, e)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (g - e).abs() <= tolerance * e.abs().max(1.0),
+                "linear {IN}->{OUT}, {l:?}: output {o} is {g}, portable gives {e}"
+            );
+        }
+        if super::dots(l, &x, &w, IN, &mut got) {
+            ran.push(l);
+        }
+    }
+    ran
+}
+
+#[test]
+fn simd_linear_equals_the_portable_code() {
+    let runs = [
+        compare_linear::<1, 1>(),
+        compare_linear::<7, 3>(),
+        compare_linear::<16, 4>(),
+        compare_linear::<33, 5>(),
+        compare_linear::<100, 9>(),
+        compare_linear::<1280, 10>(),
+    ];
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+    for ran in &runs {
+        let expect: Vec<Level> = [Level::Avx2, Level::Avx512]
+            .into_iter()
+            .filter(|&l| l <= level())
+            .collect();
+        assert_eq!(ran, &expect);
+    }
+    #[cfg(feature = "portable")]
+    assert!(runs.iter().all(Vec::is_empty));
+}

@@ -46,6 +46,10 @@ pub(super) trait Lanes: Copy {
     unsafe fn splat(x: f32) -> Self;
     /// `self * b + c`, fused.
     unsafe fn fma(self, b: Self, c: Self) -> Self;
+    /// `self + b`.
+    unsafe fn add(self, b: Self) -> Self;
+    /// The sum of the lanes.
+    unsafe fn sum(self) -> f32;
     /// `max(self, 0)`, NaN kept.
     unsafe fn relu(self) -> Self;
     /// `min(max(self, 0), 6)`, NaN kept.
@@ -124,6 +128,16 @@ impl Lanes for Zmm {
     unsafe fn fma(self, b: Self, c: Self) -> Self {
         // SAFETY: the caller enables AVX-512F.
         unsafe { Zmm(_mm512_fmadd_ps(self.0, b.0, c.0)) }
+    }
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        // SAFETY: the caller enables AVX-512F.
+        unsafe { Zmm(_mm512_add_ps(self.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn sum(self) -> f32 {
+        // SAFETY: the caller enables AVX-512F.
+        unsafe { _mm512_reduce_add_ps(self.0) }
     }
     #[inline(always)]
     unsafe fn relu(self) -> Self {
@@ -236,6 +250,23 @@ impl Lanes for Ymm {
         unsafe { Ymm(_mm256_fmadd_ps(self.0, b.0, c.0)) }
     }
     #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        // SAFETY: the caller enables AVX.
+        unsafe { Ymm(_mm256_add_ps(self.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn sum(self) -> f32 {
+        // SAFETY: the caller enables AVX.
+        unsafe {
+            let half = _mm_add_ps(
+                _mm256_castps256_ps128(self.0),
+                _mm256_extractf128_ps::<1>(self.0),
+            );
+            let pairs = _mm_add_ps(half, _mm_movehl_ps(half, half));
+            _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehdup_ps(pairs)))
+        }
+    }
+    #[inline(always)]
     unsafe fn relu(self) -> Self {
         // SAFETY: the caller enables AVX. `max` returns its second operand when either is NaN,
         // so a NaN stays NaN.
@@ -313,10 +344,13 @@ unsafe fn conv<V: Lanes>(
     output: &mut [f32],
 ) {
     // Where the weights come unpacked, each tile packs a chunk of them at a time here.
-    let mut scratch = [0.0f32; PACK];
+    let mut scratch;
     let mut weights = match packed {
         Some(p) => Weights::Packed(p),
-        None => Weights::Unpacked(weight, &mut scratch),
+        None => {
+            scratch = [0.0f32; PACK];
+            Weights::Unpacked(weight, &mut scratch)
+        }
     };
     let rows = g.rows_d * g.rows_h;
     let channel_bytes = g.in_per_group * size_of::<f32>();
@@ -650,4 +684,56 @@ fn inside(
         0
     };
     (lo, hi.max(lo))
+}
+
+/// # Safety
+/// The processor has AVX-512F; `x` holds `inputs` values, `w` `y.len()` rows of `inputs`.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn dots_avx512(x: &[f32], w: &[f32], inputs: usize, y: &mut [f32]) {
+    // SAFETY: forwarded from the caller.
+    unsafe { dots::<Zmm>(x, w, inputs, y) }
+}
+
+/// # Safety
+/// The processor has AVX2 and FMA; `x` holds `inputs` values, `w` `y.len()` rows of `inputs`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn dots_avx2(x: &[f32], w: &[f32], inputs: usize, y: &mut [f32]) {
+    // SAFETY: forwarded from the caller.
+    unsafe { dots::<Ymm>(x, w, inputs, y) }
+}
+
+/// `y[o] = sum over i of w[o, i] x[i]`: four rows at a time, each with two vectors of
+/// partial sums, so that one load of `x` serves four rows and eight independent chains of
+/// multiply-adds keep both units busy; the tail of a row is a masked load.
+#[inline(always)]
+unsafe fn dots<V: Lanes>(x: &[f32], w: &[f32], inputs: usize, y: &mut [f32]) {
+    const ROWS: usize = 4;
+    let (xp, wp) = (x.as_ptr(), w.as_ptr());
+    let step = 2 * V::N;
+    // SAFETY (whole body): every load reads `lanes <= N` values at `i < inputs` of `x` or of
+    // a row `o < y.len()` of `w`, inside the slices the caller vouches for.
+    unsafe {
+        let mut o = 0;
+        while o < y.len() {
+            let rows = (y.len() - o).min(ROWS);
+            let mut acc = [[V::splat(0.0); 2]; ROWS];
+            let mut i = 0;
+            while i < inputs {
+                let n0 = (inputs - i).min(V::N);
+                let n1 = (inputs - i).saturating_sub(V::N).min(V::N);
+                let x0 = V::load(xp.add(i), n0);
+                let x1 = V::load(xp.wrapping_add(i + V::N), n1);
+                for (r, a) in acc.iter_mut().enumerate().take(rows) {
+                    let row = wp.add((o + r) * inputs + i);
+                    a[0] = V::load(row, n0).fma(x0, a[0]);
+                    a[1] = V::load(row.wrapping_add(V::N), n1).fma(x1, a[1]);
+                }
+                i += step;
+            }
+            for (r, a) in acc.iter().enumerate().take(rows) {
+                y[o + r] = a[0].add(a[1]).sum();
+            }
+            o += rows;
+        }
+    }
 }
