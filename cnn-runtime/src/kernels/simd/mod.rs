@@ -223,6 +223,10 @@ pub(super) struct Geometry {
     rows_d: usize,
     rows_h: usize,
     out_w: usize,
+    /// Stride and dilation 1, output as large as the input, one plane deep, a window of at
+    /// most 8 × 8: tap `(kh, kw)` of output point `f` of the flattened plane reads input point
+    /// `f + (kh - p.h) in_w + kw - p.w`, so tiles may span rows (masking what falls outside).
+    same: bool,
     /// Output columns `lo..hi` whose taps all read inside the input row.
     lo: usize,
     hi: usize,
@@ -251,12 +255,14 @@ impl Geometry {
             out_w: o.w,
             lo: 0,
             hi: 0,
+            same: false,
             kernel: k,
             stride: S::STRIDE,
             padding: p,
             dilation: S::DILATION,
         };
-        let flat = k.volume() == 1 && p.d + p.h + p.w == 0 && S::STRIDE.d * S::STRIDE.h == 1;
+        let flat =
+            k.volume() == 1 && p.d + p.h + p.w == 0 && S::STRIDE.d * S::STRIDE.h * S::STRIDE.w == 1;
         if flat {
             // One row over the whole plane.
             let one = Extent { d: 1, h: 1, w: 1 };
@@ -266,6 +272,14 @@ impl Geometry {
             g.hi = out_plane;
             return g;
         }
+        let one = |e: Extent| e.d * e.h * e.w == 1;
+        g.same = one(S::STRIDE)
+            && one(S::DILATION)
+            && i == o
+            && i.d == 1
+            && k.d == 1
+            && k.h <= 8
+            && k.w <= 8;
         // Tap kw of output ow reads column ow * s + kw - p.w: inside for every tap from
         // ceil(p.w / s) to (i.w + p.w - k.w) / s.
         let s = S::STRIDE.w;

@@ -21,6 +21,9 @@ pub(super) trait Lanes: Copy {
     /// Lanes `a..b` from `p` (`a <= b <= N`), the rest zero; reads only those, so `p` itself
     /// may point outside the buffer when `a > 0`.
     unsafe fn load_range(p: *const f32, a: usize, b: usize) -> Self;
+    /// The lanes of `p` whose bit is set in `bits` (bit `l` for lane `l`), the rest zero;
+    /// reads only those, so `p` may point outside the buffer where bits are clear.
+    unsafe fn load_bits(p: *const f32, bits: u32) -> Self;
     /// The even lanes of `first` then of `second`: `[f0, f2, ..., s0, s2, ...]`.
     unsafe fn even(first: Self, second: Self) -> Self;
     /// Lanes `a..b` of the even elements from `p` (lane `l` is `p[2 l]`), the rest zero; reads
@@ -99,6 +102,12 @@ impl Lanes for Zmm {
         // SAFETY: the caller enables AVX-512F and makes lanes `a..b` at `p` readable; a
         // masked-off lane is neither read nor able to fault.
         unsafe { Zmm(_mm512_maskz_loadu_ps(mask, p)) }
+    }
+    #[inline(always)]
+    unsafe fn load_bits(p: *const f32, bits: u32) -> Self {
+        // SAFETY: the caller enables AVX-512F and makes the lanes whose bit is set readable; a
+        // masked-off lane is neither read nor able to fault.
+        unsafe { Zmm(_mm512_maskz_loadu_ps(bits as __mmask16, p)) }
     }
     #[inline(always)]
     unsafe fn even(first: Self, second: Self) -> Self {
@@ -216,6 +225,16 @@ impl Lanes for Ymm {
         // SAFETY: the caller enables AVX2 and makes lanes `a..b` at `p` readable; a masked-off
         // lane is neither read nor able to fault.
         unsafe { Ymm(_mm256_maskload_ps(p, Self::mask_range(a, b))) }
+    }
+    #[inline(always)]
+    unsafe fn load_bits(p: *const f32, bits: u32) -> Self {
+        // SAFETY: the caller enables AVX2 and makes the lanes whose bit is set readable; a
+        // masked-off lane is neither read nor able to fault.
+        unsafe {
+            let lane_bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+            let set = _mm256_and_si256(_mm256_set1_epi32(bits as i32), lane_bit);
+            Ymm(_mm256_maskload_ps(p, _mm256_cmpeq_epi32(set, lane_bit)))
+        }
     }
     #[inline(always)]
     unsafe fn even(first: Self, second: Self) -> Self {
@@ -519,6 +538,26 @@ unsafe fn rows<V: Lanes, const MR: usize, const KW: usize, const SW: usize>(
     // One output channel (depthwise layers) has no weight to share between channels, so it
     // takes up to 4 vectors of the row at a time; wider tiles take `V::NV`.
     let most = if MR == 1 { 4 } else { V::NV };
+    if g.same && g.out_w % V::N != 0 && KW != 0 && MR > 1 {
+        // Rows that do not fill whole vectors: tiles over the flattened plane instead (not for
+        // one channel, where the tile is too short to pay for its masks).
+        let end = b.rows.1 * g.out_w;
+        let mut f = b.rows.0 * g.out_w;
+        while f < end {
+            let width = (most * V::N).min(end - f);
+            // SAFETY: points `f..f + width` are inside the plane.
+            unsafe {
+                match width.div_ceil(V::N) {
+                    1 => flat_tile::<V, MR, KW, 1>(g, x, w, y, t, f, width),
+                    2 => flat_tile::<V, MR, KW, 2>(g, x, w, y, t, f, width),
+                    _ if MR == 1 => flat_tile::<V, MR, KW, 4>(g, x, w, y, t, f, width),
+                    _ => unreachable!("wide tiles are one vector deep on this level"),
+                }
+            }
+            f += width;
+        }
+        return;
+    }
     for r in b.rows.0..b.rows.1 {
         let (od, oh) = (r / g.rows_h, r % g.rows_h);
         let mut ow = b.cols.0;
@@ -662,6 +701,96 @@ unsafe fn row_tile<
                     *lane
                 };
                 out.store(yp.wrapping_add(j * g.out_plane + row + v * V::N), lanes[v]);
+            }
+        }
+    }
+}
+
+/// `MR` channels × `NV` vectors of the flattened output plane of a "same" layer (see
+/// `Geometry::same`), points `f0..f0 + width`: the tile may span rows, and each tap masks the
+/// lanes whose input point falls outside the plane or wraps to another row.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn flat_tile<V: Lanes, const MR: usize, const KW: usize, const NV: usize>(
+    g: &Geometry,
+    x: &[f32],
+    w: &[f32],
+    y: &mut [f32],
+    t: &Tile,
+    f0: usize,
+    width: usize,
+) {
+    let (k, p) = (g.kernel, g.padding);
+    let taps = k.volume();
+    let (in_h, in_w) = (g.in_h as isize, g.in_w as isize);
+    // Bit l of rows[v][kh] (cols[v][kw]): lane l of vector v reads an input row (column)
+    // inside the plane at that tap.
+    let mut rows = [[0u32; 8]; NV];
+    let mut cols = [[0u32; 8]; NV];
+    let mut lanes = [0; NV];
+    for v in 0..NV {
+        lanes[v] = width.saturating_sub(v * V::N).min(V::N);
+        for l in 0..lanes[v] {
+            let at = f0 + v * V::N + l;
+            let (oy, ox) = ((at / g.out_w) as isize, (at % g.out_w) as isize);
+            for kh in 0..k.h {
+                let iy = oy + kh as isize - p.h as isize;
+                rows[v][kh] |= u32::from(iy >= 0 && iy < in_h) << l;
+            }
+            for kw in 0..KW {
+                let ix = ox + kw as isize - p.w as isize;
+                cols[v][kw] |= u32::from(ix >= 0 && ix < in_w) << l;
+            }
+        }
+    }
+    let yp = y.as_mut_ptr();
+    let (c0, c1) = t.channels;
+    // SAFETY (whole body): output points `f0 + v N + lane` (lane < lanes[v]) are inside the
+    // plane of each of the tile's `MR` channels; an input lane is read only where its bit is
+    // set, that is where its row and column are inside the plane, so at an input point of
+    // channel `cl`'s plane; pointers are formed with wrapping arithmetic, as a masked lane's
+    // may leave the buffer. Packed weights as in `row_tile`.
+    unsafe {
+        let mut acc = [[V::splat(0.0); NV]; MR];
+        if !t.first {
+            for (j, a) in acc.iter_mut().enumerate() {
+                for (v, lane) in a.iter_mut().enumerate() {
+                    *lane = V::load(yp.wrapping_add(j * g.out_plane + f0 + v * V::N), lanes[v]);
+                }
+            }
+        }
+        let mut wp = w.as_ptr();
+        for cl in c0..c1 {
+            let x_plane = x.as_ptr().add(cl * g.in_plane);
+            for kh in 0..k.h {
+                let w_tap = wp.add(kh * KW * MR);
+                let dy = (kh as isize - p.h as isize) * in_w;
+                for kw in 0..KW {
+                    let shift = dy + kw as isize - p.w as isize;
+                    let mut xv = [V::splat(0.0); NV];
+                    for (v, xv) in xv.iter_mut().enumerate() {
+                        let at = x_plane.wrapping_offset((f0 + v * V::N) as isize + shift);
+                        *xv = V::load_bits(at, rows[v][kh] & cols[v][kw]);
+                    }
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        let wj = V::splat(*w_tap.add(kw * MR + j));
+                        for v in 0..NV {
+                            a[v] = wj.fma(xv[v], a[v]);
+                        }
+                    }
+                }
+            }
+            wp = wp.add(taps * MR);
+        }
+        for (j, a) in acc.iter().enumerate() {
+            let (scale, shift) = (V::splat(t.scale[j]), V::splat(t.shift[j]));
+            for (v, lane) in a.iter().enumerate() {
+                let out = if t.last {
+                    lane.fma(scale, shift).activate(t.act)
+                } else {
+                    *lane
+                };
+                out.store(yp.wrapping_add(j * g.out_plane + f0 + v * V::N), lanes[v]);
             }
         }
     }
