@@ -538,7 +538,7 @@ unsafe fn rows<V: Lanes, const MR: usize, const KW: usize, const SW: usize>(
     // One output channel (depthwise layers) has no weight to share between channels, so it
     // takes up to 4 vectors of the row at a time; wider tiles take `V::NV`.
     let most = if MR == 1 { 4 } else { V::NV };
-    if g.same && g.out_w % V::N != 0 && KW != 0 && MR > 1 {
+    if g.same && !g.out_w.is_multiple_of(V::N) && KW != 0 && MR > 1 {
         // Rows that do not fill whole vectors: tiles over the flattened plane instead (not for
         // one channel, where the tile is too short to pay for its masks).
         let end = b.rows.1 * g.out_w;
@@ -711,6 +711,8 @@ unsafe fn row_tile<
 /// lanes whose input point falls outside the plane or wraps to another row.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
+// The tap indices address weights, offsets and masks of every vector at once.
+#[allow(clippy::needless_range_loop)]
 unsafe fn flat_tile<V: Lanes, const MR: usize, const KW: usize, const NV: usize>(
     g: &Geometry,
     x: &[f32],
@@ -733,13 +735,13 @@ unsafe fn flat_tile<V: Lanes, const MR: usize, const KW: usize, const NV: usize>
         for l in 0..lanes[v] {
             let at = f0 + v * V::N + l;
             let (oy, ox) = ((at / g.out_w) as isize, (at % g.out_w) as isize);
-            for kh in 0..k.h {
+            for (kh, bits) in rows[v].iter_mut().enumerate().take(k.h) {
                 let iy = oy + kh as isize - p.h as isize;
-                rows[v][kh] |= u32::from(iy >= 0 && iy < in_h) << l;
+                *bits |= u32::from(iy >= 0 && iy < in_h) << l;
             }
-            for kw in 0..KW {
+            for (kw, bits) in cols[v].iter_mut().enumerate().take(KW) {
                 let ix = ox + kw as isize - p.w as isize;
-                cols[v][kw] |= u32::from(ix >= 0 && ix < in_w) << l;
+                *bits |= u32::from(ix >= 0 && ix < in_w) << l;
             }
         }
     }
