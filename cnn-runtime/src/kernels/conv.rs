@@ -107,7 +107,7 @@ pub fn conv_at<S: ConvSpec>(
         norm,
         act: S::ACTIVATION,
     };
-    let packed = packed.filter(|p| level == super::level() && p.len() >= weight.len().min(len));
+    let packed = packed.filter(|p| level == super::level() && p.len() >= len);
     if super::simd::conv_fused::<S>(level, input, weight, packed, &epilogue, output) {
         return;
     }

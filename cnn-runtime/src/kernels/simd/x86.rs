@@ -456,7 +456,6 @@ unsafe fn tiles<V: Lanes>(
                 }
             };
             let tile = Tile {
-                mr,
                 channels: (c0, c1),
                 first: c0 == 0,
                 last: c1 == g.in_per_group,
@@ -484,7 +483,6 @@ unsafe fn tiles<V: Lanes>(
 /// One register tile's output channels, the chunk of input channels it adds this pass, and
 /// what the epilogue applies after the last.
 struct Tile {
-    mr: usize,
     channels: (usize, usize),
     /// The first chunk starts from zero, the others from what the previous one stored.
     first: bool,
@@ -522,7 +520,7 @@ unsafe fn by_width<V: Lanes, const MR: usize>(
     }
 }
 
-/// The block's output rows of `t.mr == MR` channels. `KW`
+/// The block's output rows of the tile's `MR` channels. `KW`
 /// is the kernel width, or 0 for "as `g` says". Tiles inside the interior load whole vectors;
 /// the others mask the lanes that would read padding.
 #[inline(always)]
@@ -534,7 +532,7 @@ unsafe fn rows<V: Lanes, const MR: usize, const KW: usize, const SW: usize>(
     t: &Tile,
     b: Block,
 ) {
-    debug_assert!(t.mr == MR && (KW == 0 || KW == g.kernel.w));
+    debug_assert!(KW == 0 || KW == g.kernel.w);
     // One output channel (depthwise layers) has no weight to share between channels, so it
     // takes up to 4 vectors of the row at a time; wider tiles take `V::NV`.
     let most = if MR == 1 { 4 } else { V::NV };
@@ -550,8 +548,7 @@ unsafe fn rows<V: Lanes, const MR: usize, const KW: usize, const SW: usize>(
                 match width.div_ceil(V::N) {
                     1 => flat_tile::<V, MR, KW, 1>(g, x, w, y, t, f, width),
                     2 => flat_tile::<V, MR, KW, 2>(g, x, w, y, t, f, width),
-                    _ if MR == 1 => flat_tile::<V, MR, KW, 4>(g, x, w, y, t, f, width),
-                    _ => unreachable!("wide tiles are one vector deep on this level"),
+                    _ => unreachable!("tiles of several channels are at most two vectors wide"),
                 }
             }
             f += width;
@@ -615,10 +612,7 @@ unsafe fn row_tile<
     let (k, s, p, d) = (g.kernel, g.stride, g.padding, g.dilation);
     let kw_count = if KW == 0 { k.w } else { KW };
     let taps = k.volume();
-    let mut lanes = [0; NV];
-    for (v, l) in lanes.iter_mut().enumerate() {
-        *l = width.saturating_sub(v * V::N).min(V::N);
-    }
+    let lanes = lanes::<V, NV>(width);
     let row = (od * g.rows_h + oh) * g.out_w + ow;
     let yp = y.as_mut_ptr();
     let (c0, c1) = t.channels;
@@ -630,14 +624,7 @@ unsafe fn row_tile<
     // vector's may leave the buffer. Packed weights at `((cl - c0) * taps + tap) * MR + j`
     // are inside the chunk's `(c1 - c0) * taps * MR`.
     unsafe {
-        let mut acc = [[V::splat(0.0); NV]; MR];
-        if !t.first {
-            for (j, a) in acc.iter_mut().enumerate() {
-                for (v, lane) in a.iter_mut().enumerate() {
-                    *lane = V::load(yp.wrapping_add(j * g.out_plane + row + v * V::N), lanes[v]);
-                }
-            }
-        }
+        let mut acc = load_sums::<V, MR, NV>(t, yp.wrapping_add(row), g.out_plane, &lanes);
         // The taps along depth and height that read inside the input, so that the loops
         // below have no branches to break the accumulators' registers.
         let (kd_lo, kd_hi) = inside(od * s.d, p.d, d.d, k.d, g.in_d);
@@ -692,17 +679,7 @@ unsafe fn row_tile<
             }
             wp = wp.add(taps * MR);
         }
-        for (j, a) in acc.iter().enumerate() {
-            let (scale, shift) = (V::splat(t.scale[j]), V::splat(t.shift[j]));
-            for (v, lane) in a.iter().enumerate() {
-                let out = if t.last {
-                    lane.fma(scale, shift).activate(t.act)
-                } else {
-                    *lane
-                };
-                out.store(yp.wrapping_add(j * g.out_plane + row + v * V::N), lanes[v]);
-            }
-        }
+        store_sums::<V, MR, NV>(&acc, t, yp.wrapping_add(row), g.out_plane, &lanes);
     }
 }
 
@@ -729,9 +706,8 @@ unsafe fn flat_tile<V: Lanes, const MR: usize, const KW: usize, const NV: usize>
     // inside the plane at that tap.
     let mut rows = [[0u32; 8]; NV];
     let mut cols = [[0u32; 8]; NV];
-    let mut lanes = [0; NV];
+    let lanes = lanes::<V, NV>(width);
     for v in 0..NV {
-        lanes[v] = width.saturating_sub(v * V::N).min(V::N);
         for l in 0..lanes[v] {
             let at = f0 + v * V::N + l;
             let (oy, ox) = ((at / g.out_w) as isize, (at % g.out_w) as isize);
@@ -753,14 +729,7 @@ unsafe fn flat_tile<V: Lanes, const MR: usize, const KW: usize, const NV: usize>
     // channel `cl`'s plane; pointers are formed with wrapping arithmetic, as a masked lane's
     // may leave the buffer. Packed weights as in `row_tile`.
     unsafe {
-        let mut acc = [[V::splat(0.0); NV]; MR];
-        if !t.first {
-            for (j, a) in acc.iter_mut().enumerate() {
-                for (v, lane) in a.iter_mut().enumerate() {
-                    *lane = V::load(yp.wrapping_add(j * g.out_plane + f0 + v * V::N), lanes[v]);
-                }
-            }
-        }
+        let mut acc = load_sums::<V, MR, NV>(t, yp.wrapping_add(f0), g.out_plane, &lanes);
         let mut wp = w.as_ptr();
         for cl in c0..c1 {
             let x_plane = x.as_ptr().add(cl * g.in_plane);
@@ -784,15 +753,66 @@ unsafe fn flat_tile<V: Lanes, const MR: usize, const KW: usize, const NV: usize>
             }
             wp = wp.add(taps * MR);
         }
-        for (j, a) in acc.iter().enumerate() {
-            let (scale, shift) = (V::splat(t.scale[j]), V::splat(t.shift[j]));
-            for (v, lane) in a.iter().enumerate() {
+        store_sums::<V, MR, NV>(&acc, t, yp.wrapping_add(f0), g.out_plane, &lanes);
+    }
+}
+
+/// Lanes used in each of a tile's `NV` vectors, `width` points in all.
+#[inline(always)]
+fn lanes<V: Lanes, const NV: usize>(width: usize) -> [usize; NV] {
+    core::array::from_fn(|v| width.saturating_sub(v * V::N).min(V::N))
+}
+
+/// A tile's sums at the start of a chunk: zero for the first, else what the previous chunk
+/// stored. `y` points at the tile's first point of its first channel's plane.
+///
+/// # Safety
+/// The instruction set is enabled; `lanes[v]` values from `y + j plane + v N` are readable for
+/// every channel `j < MR`.
+#[inline(always)]
+unsafe fn load_sums<V: Lanes, const MR: usize, const NV: usize>(
+    t: &Tile,
+    y: *const f32,
+    plane: usize,
+    lanes: &[usize; NV],
+) -> [[V; NV]; MR] {
+    // SAFETY: the caller enables the instruction set.
+    let mut acc = unsafe { [[V::splat(0.0); NV]; MR] };
+    if !t.first {
+        for (j, a) in acc.iter_mut().enumerate() {
+            for (v, lane) in a.iter_mut().enumerate() {
+                // SAFETY: forwarded from the caller.
+                *lane = unsafe { V::load(y.wrapping_add(j * plane + v * V::N), lanes[v]) };
+            }
+        }
+    }
+    acc
+}
+
+/// Stores a tile's sums: with the epilogue after the last chunk, as they are otherwise.
+///
+/// # Safety
+/// As for [`load_sums`], writing.
+#[inline(always)]
+unsafe fn store_sums<V: Lanes, const MR: usize, const NV: usize>(
+    acc: &[[V; NV]; MR],
+    t: &Tile,
+    y: *mut f32,
+    plane: usize,
+    lanes: &[usize; NV],
+) {
+    for (j, a) in acc.iter().enumerate() {
+        // SAFETY: the caller enables the instruction set.
+        let (scale, shift) = unsafe { (V::splat(t.scale[j]), V::splat(t.shift[j])) };
+        for (v, lane) in a.iter().enumerate() {
+            // SAFETY: forwarded from the caller: the lanes written are inside the plane.
+            unsafe {
                 let out = if t.last {
                     lane.fma(scale, shift).activate(t.act)
                 } else {
                     *lane
                 };
-                out.store(yp.wrapping_add(j * g.out_plane + f0 + v * V::N), lanes[v]);
+                out.store(y.wrapping_add(j * plane + v * V::N), lanes[v]);
             }
         }
     }
