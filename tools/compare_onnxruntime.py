@@ -13,6 +13,7 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -21,6 +22,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 from safetensors.numpy import load_file
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -47,31 +49,22 @@ def lenet5():
 
 
 def conv3x3():
-    def values(count, seed):
-        # The generator of benches/conv3x3.rs.
-        out = np.empty(count, dtype=np.float32)
-        s = seed
-        for i in range(count):
-            s = (s * 1664525 + 1013904223) & 0xFFFFFFFF
-            out[i] = (s >> 8) / float(1 << 23) - 1.0
-        return out
+    """The 3×3 layer of benches/kernels.rs, with its synthetic weights and input."""
+    from make_zoo_golden import synthetic, uniform
 
-    wb = values(64 * 64 * 9 + 64, 1)
-    w = {"conv.weight": wb[: 64 * 64 * 9].reshape(64, 64, 3, 3), "conv.bias": wb[64 * 64 * 9:]}
-    x = values(64 * 56 * 56, 2).reshape(1, 64, 56, 56)
+    w = {name: synthetic(name, shape).numpy() for name, shape in
+         (("conv.weight", [64, 64, 3, 3]), ("conv.bias", [64]))}
+    x = (2.0 * uniform("input", 64 * 56 * 56) - 1.0).astype(np.float32).reshape(1, 64, 56, 56)
     nodes = [helper.make_node("Conv", ["x", "conv.weight", "conv.bias"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])]
     return "conv3x3/c64_56x56_p1", nodes, w, x, None, [1, 64, 56, 56]
 
 
 def torch_model(name):
     """A zoo network in PyTorch with the synthetic weights of benches/zoo.rs, and its input."""
-    import sys
-
     import torch
     import torch.nn as nn
     import torchvision.models as tvm
 
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from make_zoo_golden import synthetic, uniform
 
     class Basic(nn.Module):
@@ -177,6 +170,23 @@ def criterion_median(bench_id):
         return json.load(f)["median"]["point_estimate"] * 1e-9
 
 
+def criterion_flops(bench_id):
+    """The FLOPs per iteration a benchmark declares as its criterion throughput, if any."""
+    path = os.path.join(ROOT, "target", "criterion", bench_id, "new", "benchmark.json")
+    with open(path) as f:
+        throughput = json.load(f).get("throughput") or {}
+    return throughput.get("Elements")
+
+
+def peak_flops_per_second():
+    """The FMA peak of one core, as `benches/kernels.rs` measured it in this run."""
+    rates = []
+    for level in ("fma_avx512", "fma_avx2"):
+        if os.path.exists(os.path.join(ROOT, "target", "criterion", "peak", level, "new")):
+            rates.append(criterion_flops(f"peak/{level}") / criterion_median(f"peak/{level}"))
+    return max(rates) if rates else None
+
+
 def main():
     cases = [lenet5(), conv3x3()]
     ort_times = {}
@@ -190,14 +200,19 @@ def main():
         run = exported_session(bench_id)
         ort_times[bench_id] = median_seconds(run, budget=5.0 if "resnet50" in bench_id else 3.0)
         cases.append((bench_id,))
-    subprocess.run(["cargo", "bench", "--bench", "lenet5", "--bench", "conv3x3", "--bench", "zoo"], cwd=ROOT,
+    subprocess.run(["cargo", "bench", "--bench", "lenet5", "--bench", "kernels", "--bench", "zoo"], cwd=ROOT,
                    check=True, stdout=subprocess.DEVNULL)
+    peak = peak_flops_per_second()
     print(f"ONNX Runtime {ort.__version__}, one thread, batch 1; medians of the same run")
-    print(f"| benchmark | cnn | ONNX Runtime | cnn / ONNX Runtime |")
-    print(f"| --- | --- | --- | --- |")
+    if peak:
+        print(f"one core's FMA peak (benches/kernels.rs, peak/*): {peak / 1e9:.0f} GFLOP/s")
+    print(f"| benchmark | cnn | ONNX Runtime | cnn / ONNX Runtime | cnn, % of peak | ONNX Runtime, % of peak |")
+    print(f"| --- | --- | --- | --- | --- | --- |")
     for bench_id, *_ in cases:
         ours, theirs = criterion_median(bench_id), ort_times[bench_id]
-        print(f"| {bench_id} | {fmt(ours)} | {fmt(theirs)} | {ours / theirs:.2f}x |")
+        flops = criterion_flops(bench_id)
+        share = (lambda t: f"{100 * flops / t / peak:.0f}%") if flops and peak else (lambda t: "")
+        print(f"| {bench_id} | {fmt(ours)} | {fmt(theirs)} | {ours / theirs:.2f}x | {share(ours)} | {share(theirs)} |")
     print("(ratio: cnn's time over ONNX Runtime's; below 1 is faster)")
     # Batch 32 on both cores: cnn's `parallel` feature against ONNX Runtime with 2 threads.
     ort_batch = {}

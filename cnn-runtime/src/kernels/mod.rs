@@ -14,7 +14,7 @@ mod simd;
 pub use conv::{ConvSpec, conv, conv_at, conv_pack};
 pub use dense::{activate, add, batch_norm, linear, linear_at, softmax};
 pub use pool::{PoolSpec, adaptive_avg_pool, adaptive_max_pool, avg_pool, max_pool};
-pub use simd::{Level, level};
+pub use simd::{FMA_CHAINS, Level, fma_peak, level};
 
 use crate::Activation;
 

@@ -140,6 +140,30 @@ pub(super) fn dots(level: Level, x: &[f32], w: &[f32], inputs: usize, y: &mut [f
     true
 }
 
+/// Independent chains of fused multiply-adds in registers, as many as keep both FMA units
+/// busy: the machine's peak, against which the kernels' FLOP/s are read.
+pub const FMA_CHAINS: usize = 12;
+
+/// Runs `rounds` rounds of [`FMA_CHAINS`] independent vector chains `a = a * m + c` at `level`
+/// (chain `i`'s lanes start at `i`), touching no memory; returns the sum of the final lanes and
+/// the FLOPs done (two per lane per multiply-add), or `None` if `level` has no vector FMA here.
+/// Timed by the `peak` benchmark: its FLOP/s is the ceiling for every kernel.
+pub fn fma_peak(level: Level, rounds: usize, m: f32, c: f32) -> Option<(f32, u64)> {
+    if level > self::level() {
+        return None;
+    }
+    let (sum, lanes) = match level {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the processor has AVX-512F (`level <= self::level()`); nothing is read.
+        Level::Avx512 => (unsafe { x86::fma_chains_avx512(rounds, m, c) }, 16),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, with AVX2 and FMA.
+        Level::Avx2 => (unsafe { x86::fma_chains_avx2(rounds, m, c) }, 8),
+        _ => return None,
+    };
+    Some((sum, 2 * (rounds * FMA_CHAINS * lanes) as u64))
+}
+
 /// Output channels in the widest register tile at `level`.
 pub(super) const fn tile_most(level: Level) -> usize {
     match level {

@@ -244,3 +244,37 @@ fn simd_linear_equals_the_portable_code() {
     #[cfg(feature = "portable")]
     assert!(runs.iter().all(Vec::is_empty));
 }
+
+#[test]
+fn fma_peak_computes_its_chains_exactly() {
+    let (rounds, m, c) = (1000, 0.999, 0.5);
+    // Each lane of chain `i` is the scalar recurrence from `i`, with the same rounding.
+    let want: f32 = (0..super::FMA_CHAINS)
+        .map(|i| {
+            let mut a = i as f32;
+            for _ in 0..rounds {
+                a = a.mul_add(m, c);
+            }
+            a
+        })
+        .sum();
+    for (l, lanes) in [(Level::Avx2, 8), (Level::Avx512, 16)] {
+        match super::fma_peak(l, rounds, m, c) {
+            Some((sum, flops)) => {
+                assert!(l <= level() && !cfg!(feature = "portable"));
+                assert_eq!(flops, (2 * rounds * super::FMA_CHAINS * lanes) as u64);
+                let expect = want * lanes as f32;
+                assert!(
+                    (sum - expect).abs() <= 1e-5 * expect,
+                    "{l:?}: {sum}, expected {expect}"
+                );
+            }
+            None => assert!(l > level()),
+        }
+    }
+    assert_eq!(super::fma_peak(Level::Portable, rounds, m, c), None);
+    assert_eq!(
+        super::fma_peak(Level::Avx512, 0, m, c).map(|r| r.1),
+        (Level::Avx512 <= level()).then_some(0)
+    );
+}

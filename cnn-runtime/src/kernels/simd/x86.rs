@@ -888,3 +888,37 @@ unsafe fn dots<V: Lanes>(x: &[f32], w: &[f32], inputs: usize, y: &mut [f32]) {
         }
     }
 }
+
+/// # Safety
+/// The processor has AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn fma_chains_avx512(rounds: usize, m: f32, c: f32) -> f32 {
+    // SAFETY: forwarded from the caller.
+    unsafe { fma_chains::<Zmm>(rounds, m, c) }
+}
+
+/// # Safety
+/// The processor has AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn fma_chains_avx2(rounds: usize, m: f32, c: f32) -> f32 {
+    // SAFETY: forwarded from the caller.
+    unsafe { fma_chains::<Ymm>(rounds, m, c) }
+}
+
+/// `rounds` rounds of `a = a * m + c` on [`super::FMA_CHAINS`] vectors held in registers
+/// (vector `i` starting at `i` in every lane); the sum of their lanes at the end.
+#[inline(always)]
+unsafe fn fma_chains<V: Lanes>(rounds: usize, m: f32, c: f32) -> f32 {
+    // SAFETY (whole body): the caller enables the instruction set; nothing is read or written
+    // through a pointer.
+    unsafe {
+        let mut acc: [V; super::FMA_CHAINS] = core::array::from_fn(|i| V::splat(i as f32));
+        let (m, c) = (V::splat(m), V::splat(c));
+        for _ in 0..rounds {
+            for a in &mut acc {
+                *a = a.fma(m, c);
+            }
+        }
+        acc.iter().fold(0.0, |s, a| s + a.sum())
+    }
+}

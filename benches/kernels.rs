@@ -1,0 +1,113 @@
+//! The machine's FMA peak and each kind of kernel on one layer of a real network, batch 1, one
+//! thread. Throughput is in FLOP (two per multiply-accumulate) for the layers that multiply, so
+//! that criterion's rate reads directly against `peak/fma_*`; in input bytes for the pools.
+//!
+//! `cargo bench --bench kernels` runs them all; `-- conv3x3` one group.
+
+use std::hint::black_box;
+
+use cnn::Network;
+use cnn::cnn;
+use cnn::kernels::{FMA_CHAINS, Level, fma_peak, level};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+cnn! {
+    /// ResNet stage 1: the general 3×3 tile.
+    pub struct Conv3x3 { input: [64, 56, 56], conv: Conv2d(64, 3, padding = 1) }
+}
+cnn! {
+    /// ResNet-50's bottleneck reduction: a flattened 1×1 layer.
+    pub struct Pointwise { input: [256, 56, 56], conv: Conv2d(64, 1) }
+}
+cnn! {
+    /// A stage's first 3×3 layer, stride 2.
+    pub struct Strided { input: [64, 56, 56], conv: Conv2d(128, 3, stride = 2, padding = 1) }
+}
+cnn! {
+    /// ResNet's stem: 3 input channels, 7×7, stride 2.
+    pub struct Stem { input: [3, 224, 224], conv: Conv2d(64, 7, stride = 2, padding = 3) }
+}
+cnn! {
+    /// LeNet-5's first layer: one input channel, six output channels, 5×5.
+    pub struct First { input: [1, 28, 28], conv: Conv2d(6, 5, padding = 2) }
+}
+cnn! {
+    /// MobileNetV2 (width 0.5, 96×96) after its first expansion: depthwise 3×3.
+    pub struct Depthwise { input: [96, 24, 24], conv: Conv2d(96, 3, padding = 1, groups = 96) }
+}
+cnn! {
+    /// The same, stride 2.
+    pub struct DepthwiseStride2 {
+        input: [96, 48, 48],
+        conv: Conv2d(96, 3, stride = 2, padding = 1, groups = 96),
+    }
+}
+cnn! {
+    /// MobileNetV2's classifier: a matrix-vector product that reads 5 MB of weights.
+    pub struct Classifier { input: [1280], fc: Linear(1000) }
+}
+cnn! {
+    /// ResNet's pool after the stem.
+    pub struct MaxPool { input: [64, 112, 112], pool: MaxPool2d(3, 2, 1) }
+}
+
+/// One forward pass of `N` (synthetic weights and input) per iteration.
+fn layer<N: Network>(c: &mut Criterion, group: &str, id: &str, throughput: Throughput) {
+    let net: N = cnn::__private::synthetic_network();
+    let input = cnn::__private::synthetic_input(N::INPUT_LEN);
+    let mut output = vec![0.0; N::OUTPUT_LEN];
+    let mut arena = vec![0.0; N::ARENA_LEN];
+    let mut g = c.benchmark_group(group);
+    g.throughput(throughput);
+    g.bench_function(id, |b| {
+        b.iter(|| {
+            net.forward(black_box(&input), &mut output, &mut arena)
+                .expect("runs")
+        })
+    });
+    g.finish();
+}
+
+fn flops<N: Network>() -> Throughput {
+    Throughput::Elements(2 * N::MACS)
+}
+
+/// Independent multiply-add chains in registers at each level this processor runs: the
+/// ceiling for every figure above, measured in the same run.
+fn peak(c: &mut Criterion) {
+    const ROUNDS: usize = 100_000;
+    let mut g = c.benchmark_group("peak");
+    for (l, id) in [(Level::Avx512, "fma_avx512"), (Level::Avx2, "fma_avx2")] {
+        let Some((_, flops)) = fma_peak(l, ROUNDS, 0.999, 0.5) else {
+            continue;
+        };
+        g.throughput(Throughput::Elements(flops));
+        g.bench_function(id, |b| {
+            b.iter(|| fma_peak(l, black_box(ROUNDS), black_box(0.999), black_box(0.5)))
+        });
+    }
+    g.finish();
+    eprintln!("peak: {FMA_CHAINS} chains; kernels run at {:?}", level());
+}
+
+fn kernels(c: &mut Criterion) {
+    peak(c);
+    layer::<Conv3x3>(c, "conv3x3", "c64_56x56_p1", flops::<Conv3x3>());
+    layer::<Pointwise>(c, "conv1x1", "c256_64_56x56", flops::<Pointwise>());
+    layer::<Strided>(c, "conv3x3_s2", "c64_128_56x56", flops::<Strided>());
+    layer::<Stem>(c, "stem7x7_s2", "c3_64_224x224", flops::<Stem>());
+    layer::<First>(c, "conv5x5", "c1_6_28x28_p2", flops::<First>());
+    layer::<Depthwise>(c, "depthwise3x3", "c96_24x24", flops::<Depthwise>());
+    layer::<DepthwiseStride2>(
+        c,
+        "depthwise3x3_s2",
+        "c96_48x48",
+        flops::<DepthwiseStride2>(),
+    );
+    layer::<Classifier>(c, "linear", "1280_1000", flops::<Classifier>());
+    let bytes = Throughput::Bytes(4 * MaxPool::INPUT_LEN as u64);
+    layer::<MaxPool>(c, "maxpool3x3_s2", "c64_112x112", bytes);
+}
+
+criterion_group!(benches, kernels);
+criterion_main!(benches);
