@@ -103,7 +103,20 @@ pub(super) fn conv_fused<S: ConvSpec>(
         act: in_registers,
         ..*epilogue
     };
+    // Depthwise layers take their own kernel where it fits them.
+    let depthwise = S::GROUPS > 1 && g.in_per_group == 1 && g.out_per_group == 1;
+    let done = depthwise
+        && match level {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as for `conv_avx512` below.
+            Level::Avx512 => unsafe { x86::depthwise_avx512(&g, input, weight, &ep, output) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as for `conv_avx2` below.
+            Level::Avx2 => unsafe { x86::depthwise_avx2(&g, input, weight, &ep, output) },
+            _ => false,
+        };
     match level {
+        _ if done => {}
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `level <= self::level()`, so the processor has AVX-512F; `conv_at` checked that
         // the slices hold the shapes of `S` (and the epilogue's its channels), which `g`

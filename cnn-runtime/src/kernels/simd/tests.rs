@@ -59,6 +59,18 @@ spec!(LeakyStride2: 3 => 10, groups 1, in [1, 15, 21], out [1, 8, 11], kernel [1
 spec!(SigmoidDepthwise: 5 => 5, groups 5, in [1, 6, 18], out [1, 6, 18], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Sigmoid);
 spec!(DepthwiseWide: 4 => 4, groups 4, in [1, 5, 70], out [1, 5, 70], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
 spec!(DepthwiseWideStride2: 3 => 3, groups 3, in [1, 9, 131], out [1, 5, 66], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
+// Depthwise layers around the depthwise kernel's edges: bands of rows (several per plane),
+// dilation along the height, wide padding, strides along one axis, 5×5 windows, odd widths, a
+// row too long for its buffer and a window too large (both left to the general kernel).
+spec!(DepthwiseBands: 5 => 5, groups 5, in [1, 70, 200], out [1, 70, 200], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
+spec!(DepthwiseBandsStride2: 3 => 3, groups 3, in [1, 61, 150], out [1, 31, 75], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(DepthwiseDilated: 3 => 3, groups 3, in [1, 13, 29], out [1, 13, 29], kernel [1, 5, 5], stride [1, 1, 1], pad [0, 4, 2], dil [1, 2, 1]);
+spec!(DepthwiseFiveStride2: 4 => 4, groups 4, in [1, 11, 37], out [1, 6, 19], kernel [1, 5, 5], stride [1, 2, 2], pad [0, 2, 2], dil [1, 1, 1], act Activation::LeakyRelu(0.2));
+spec!(DepthwiseStrideH: 7 => 7, groups 7, in [1, 9, 40], out [1, 5, 40], kernel [1, 3, 3], stride [1, 2, 1], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(DepthwiseNoPad: 4 => 4, groups 4, in [1, 10, 21], out [1, 4, 10], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 0, 0], dil [1, 1, 1]);
+spec!(DepthwiseWidePad: 2 => 2, groups 2, in [1, 5, 6], out [1, 9, 10], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 3, 3], dil [1, 1, 1]);
+spec!(DepthwiseLongRow: 2 => 2, groups 2, in [1, 3, 5000], out [1, 3, 5000], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(DepthwiseNine: 2 => 2, groups 2, in [1, 12, 12], out [1, 12, 12], kernel [1, 9, 9], stride [1, 1, 1], pad [0, 4, 4], dil [1, 1, 1]);
 // Big enough that the kernels split it into blocks of rows, and of columns once flattened.
 spec!(BlockedRows: 160 => 9, groups 1, in [1, 40, 30], out [1, 40, 30], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
 spec!(BlockedColumns: 300 => 5, groups 1, in [1, 30, 30], out [1, 30, 30], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
@@ -166,6 +178,15 @@ fn simd_levels_equal_the_portable_code_on_awkward_sizes() {
         compare::<SigmoidDepthwise>(),
         compare::<DepthwiseWide>(),
         compare::<DepthwiseWideStride2>(),
+        compare::<DepthwiseBands>(),
+        compare::<DepthwiseBandsStride2>(),
+        compare::<DepthwiseDilated>(),
+        compare::<DepthwiseFiveStride2>(),
+        compare::<DepthwiseStrideH>(),
+        compare::<DepthwiseNoPad>(),
+        compare::<DepthwiseWidePad>(),
+        compare::<DepthwiseLongRow>(),
+        compare::<DepthwiseNine>(),
         compare::<BlockedRows>(),
         compare::<BlockedColumns>(),
     ];
@@ -277,4 +298,47 @@ fn fma_peak_computes_its_chains_exactly() {
         super::fma_peak(Level::Avx512, 0, m, c).map(|r| r.1),
         (Level::Avx512 <= level()).then_some(0)
     );
+}
+
+/// The depthwise kernel takes the layers it is meant for (and its results are checked with
+/// the others above), and leaves the ones it cannot take to the general kernel.
+#[test]
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+fn depthwise_kernel_takes_what_it_claims() {
+    use super::{Geometry, x86};
+    fn takes<S: ConvSpec>(l: Level) -> bool {
+        let g = Geometry::of::<S>();
+        let x = values(S::IN_CHANNELS * S::INPUT.volume(), 1);
+        let w = values(S::OUT_CHANNELS * S::KERNEL.volume(), 2);
+        let mut y = std::vec![0.0; S::OUT_CHANNELS * S::OUTPUT.volume()];
+        let ep = Epilogue {
+            bias: None,
+            norm: None,
+            act: Activation::Identity,
+        };
+        // SAFETY: the level runs here (checked by the caller); the buffers hold the shapes.
+        unsafe {
+            match l {
+                Level::Avx512 => x86::depthwise_avx512(&g, &x, &w, &ep, &mut y),
+                _ => x86::depthwise_avx2(&g, &x, &w, &ep, &mut y),
+            }
+        }
+    }
+    for l in [Level::Avx2, Level::Avx512]
+        .into_iter()
+        .filter(|&l| l <= level())
+    {
+        assert!(takes::<Depthwise>(l));
+        assert!(takes::<Stride2Depthwise>(l));
+        assert!(takes::<DepthwiseBands>(l));
+        assert!(takes::<DepthwiseBandsStride2>(l));
+        assert!(takes::<DepthwiseDilated>(l));
+        assert!(takes::<DepthwiseFiveStride2>(l));
+        assert!(takes::<DepthwiseStrideH>(l));
+        assert!(takes::<DepthwiseNoPad>(l));
+        assert!(takes::<DepthwiseWidePad>(l));
+        assert!(!takes::<DepthwiseLongRow>(l));
+        assert!(!takes::<DepthwiseNine>(l));
+        assert!(!takes::<Grouped>(l));
+    }
 }

@@ -26,6 +26,8 @@ pub(super) trait Lanes: Copy {
     unsafe fn load_bits(p: *const f32, bits: u32) -> Self;
     /// The even lanes of `first` then of `second`: `[f0, f2, ..., s0, s2, ...]`.
     unsafe fn even(first: Self, second: Self) -> Self;
+    /// The odd lanes of `first` then of `second`: `[f1, f3, ..., s1, s3, ...]`.
+    unsafe fn odd(first: Self, second: Self) -> Self;
     /// Lanes `a..b` of the even elements from `p` (lane `l` is `p[2 l]`), the rest zero; reads
     /// only elements `2a..2b - 1`, so `p` may point outside the buffer when `a > 0`.
     #[inline(always)]
@@ -115,6 +117,14 @@ impl Lanes for Zmm {
         unsafe {
             let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
             Zmm(_mm512_permutex2var_ps(first.0, even, second.0))
+        }
+    }
+    #[inline(always)]
+    unsafe fn odd(first: Self, second: Self) -> Self {
+        // SAFETY: the caller enables AVX-512F.
+        unsafe {
+            let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            Zmm(_mm512_permutex2var_ps(first.0, odd, second.0))
         }
     }
     #[inline(always)]
@@ -242,6 +252,17 @@ impl Lanes for Ymm {
         unsafe {
             // [f0 f2 s0 s2 | f4 f6 s4 s6], then the 64-bit pairs reordered to f.. s...
             let mixed = _mm256_shuffle_ps::<0b10_00_10_00>(first.0, second.0);
+            Ymm(_mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(
+                _mm256_castps_pd(mixed),
+            )))
+        }
+    }
+    #[inline(always)]
+    unsafe fn odd(first: Self, second: Self) -> Self {
+        // SAFETY: the caller enables AVX2.
+        unsafe {
+            // [f1 f3 s1 s3 | f5 f7 s5 s7], then as for `even`.
+            let mixed = _mm256_shuffle_ps::<0b11_01_11_01>(first.0, second.0);
             Ymm(_mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(
                 _mm256_castps_pd(mixed),
             )))
@@ -920,5 +941,236 @@ unsafe fn fma_chains<V: Lanes>(rounds: usize, m: f32, c: f32) -> f32 {
             }
         }
         acc.iter().fold(0.0, |s, a| s + a.sum())
+    }
+}
+
+/// Floats of the stack buffer into which the depthwise kernel pads a band of one channel's
+/// rows (16 KiB).
+const BAND: usize = 4096;
+
+/// Taps of the largest depthwise window the kernel takes (8 × 8).
+const DEPTHWISE_TAPS: usize = 64;
+
+/// # Safety
+/// The processor has AVX-512F; the slices hold the shapes `g` describes (a depthwise layer:
+/// one input and one output channel per group), the epilogue's slices its channels.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn depthwise_avx512(
+    g: &Geometry,
+    input: &[f32],
+    weight: &[f32],
+    ep: &Epilogue<'_>,
+    output: &mut [f32],
+) -> bool {
+    // SAFETY: forwarded from the caller.
+    unsafe { depthwise::<Zmm>(g, input, weight, ep, output) }
+}
+
+/// # Safety
+/// The processor has AVX2 and FMA; otherwise as for [`depthwise_avx512`].
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn depthwise_avx2(
+    g: &Geometry,
+    input: &[f32],
+    weight: &[f32],
+    ep: &Epilogue<'_>,
+    output: &mut [f32],
+) -> bool {
+    // SAFETY: forwarded from the caller.
+    unsafe { depthwise::<Ymm>(g, input, weight, ep, output) }
+}
+
+/// A depthwise convolution (one input channel per output channel), one channel at a time:
+/// a band of the channel's rows is copied into a stack buffer with its padding written out as
+/// zeros, and, for stride 2 along the width, its even and odd columns apart; then every tap of
+/// every output vector is one unmasked load from the buffer and one multiply-add, with no
+/// border cases. Returns `false` (and does nothing) for the layers it does not take: windows
+/// of more than 64 taps, dilation along the width, rows too long for the buffer.
+///
+/// # Safety
+/// The instruction set is enabled; the slices hold the shapes `g` describes.
+#[inline(always)]
+unsafe fn depthwise<V: Lanes>(
+    g: &Geometry,
+    input: &[f32],
+    weight: &[f32],
+    ep: &Epilogue<'_>,
+    output: &mut [f32],
+) -> bool {
+    let (k, s, d) = (g.kernel, g.stride, g.dilation);
+    let taps = k.h * k.w;
+    if g.in_per_group != 1
+        || g.out_per_group != 1
+        || g.in_d != 1
+        || g.rows_d != 1
+        || k.d != 1
+        || taps > DEPTHWISE_TAPS
+        || d.w != 1
+        || s.w > 2
+    {
+        return false;
+    }
+    // Each output row goes in vectors over `cover` columns; tap `kw` of column `ow` reads
+    // padded column `ow + kw` (stride 1), or column `ow + kw / 2` of the even (`kw` even) or
+    // odd plane (stride 2). A plane's row holds `ls` columns, whole vectors.
+    let cover = g.out_w.div_ceil(V::N) * V::N;
+    let reach = if s.w == 1 {
+        cover + k.w - 1
+    } else {
+        cover + (k.w - 1) / 2
+    };
+    // The row holds the whole padded input row too (its last columns may be read by no
+    // window, but are copied all the same).
+    let reach = reach.max((g.padding.w + g.in_w).div_ceil(s.w));
+    let ls = reach.next_multiple_of(V::N);
+    let row_len = ls * s.w;
+    // Padded rows one output row reads, and output rows per band.
+    let span = (k.h - 1) * d.h + 1;
+    let capacity = BAND / row_len;
+    if capacity < span {
+        return false;
+    }
+    let band = (capacity - span) / s.h + 1;
+    let mut offsets = [0usize; DEPTHWISE_TAPS];
+    for kh in 0..k.h {
+        for kw in 0..k.w {
+            let column = if s.w == 1 { kw } else { (kw % 2) * ls + kw / 2 };
+            offsets[kh * k.w + kw] = kh * d.h * row_len + column;
+        }
+    }
+    let offsets = &offsets[..taps];
+    let mut buf = [0.0f32; BAND];
+    let bp = buf.as_mut_ptr();
+    for c in 0..g.groups {
+        let x = &input[c * g.in_plane..(c + 1) * g.in_plane];
+        let w = &weight[c * taps..(c + 1) * taps];
+        let y = &mut output[c * g.out_plane..(c + 1) * g.out_plane];
+        let (scale, shift) = ep.channel(c);
+        let mut o0 = 0;
+        while o0 < g.rows_h {
+            let o1 = (o0 + band).min(g.rows_h);
+            let r0 = o0 * s.h;
+            let r1 = (o1 - 1) * s.h + span;
+            for r in r0..r1 {
+                // SAFETY: `(r1 - r0) <= capacity` rows of `row_len` fit in the buffer.
+                unsafe { pad_row::<V>(g, x, bp.add((r - r0) * row_len), r, ls) };
+            }
+            let mut oh = o0;
+            while oh < o1 {
+                // Four rows at a time (eight or four chains of multiply-adds), then one.
+                let rows = if o1 - oh >= 4 { 4 } else { 1 };
+                // SAFETY: output rows `oh..oh + rows` read padded rows from `oh s.h` to
+                // `(oh + rows - 1) s.h + span`, in the band; the tile's vectors read columns
+                // up to `cover + reach - cover`, inside the rows written.
+                unsafe {
+                    let base = bp.add((oh * s.h - r0) * row_len);
+                    let row = y.as_mut_ptr().add(oh * g.out_w);
+                    let step = (s.h * row_len, g.out_w);
+                    let mut ow = 0;
+                    while ow < g.out_w {
+                        let width = (2 * V::N).min(g.out_w - ow);
+                        let (b, o) = (base.add(ow), row.add(ow));
+                        let at = (w, offsets, scale, shift, ep.act);
+                        match (width > V::N, rows) {
+                            (false, 1) => depthwise_tile::<V, 1, 1>(b, at, o, step, width),
+                            (false, _) => depthwise_tile::<V, 1, 4>(b, at, o, step, width),
+                            (true, 1) => depthwise_tile::<V, 2, 1>(b, at, o, step, width),
+                            (true, _) => depthwise_tile::<V, 2, 4>(b, at, o, step, width),
+                        }
+                        ow += width;
+                    }
+                }
+                oh += rows;
+            }
+            o0 = o1;
+        }
+    }
+    true
+}
+
+/// Writes padded row `r` of one channel's plane `x` at `dst`: input row `r - p.h` at column
+/// `p.w`, or, for stride 2 along the width, its even and odd padded columns in two planes
+/// `ls` floats apart (padded column `2 j + parity` at `parity ls + j`). A row outside the input
+/// is all zeros. The other columns are left as they are: zero, as the buffer starts and as only
+/// these columns of a row are ever written.
+///
+/// # Safety
+/// The instruction set is enabled; `dst` has room for `ls * g.stride.w` floats, a multiple of
+/// the vector width, and `ls` covers the padded row.
+#[inline(always)]
+unsafe fn pad_row<V: Lanes>(g: &Geometry, x: &[f32], dst: *mut f32, r: usize, ls: usize) {
+    let (p, sw, n) = (g.padding, g.stride.w, g.in_w);
+    // SAFETY (whole body): stores stay inside the `ls * sw` floats at `dst`: the input row's
+    // `n` values land at padded columns `p.w..p.w + n`, inside the row; loads read the `n`
+    // values of input row `r - p.h` only.
+    unsafe {
+        if r < p.h || r - p.h >= g.in_h {
+            for j in (0..ls * sw).step_by(V::N) {
+                V::splat(0.0).store(dst.add(j), V::N);
+            }
+            return;
+        }
+        let src = x.as_ptr().add((r - p.h) * n);
+        if sw == 1 {
+            for i in (0..n).step_by(V::N) {
+                let lanes = (n - i).min(V::N);
+                V::load(src.add(i), lanes).store(dst.add(p.w + i), lanes);
+            }
+            return;
+        }
+        // Input column `i` is padded column `i + p.w`: the even input columns go to the plane
+        // of parity `p.w % 2` from `p.w / 2`, the odd ones to the other from `(p.w + 1) / 2`.
+        let even_at = dst.add((p.w % 2) * ls + p.w / 2);
+        let odd_at = dst.add(((p.w + 1) % 2) * ls + p.w.div_ceil(2));
+        for i in (0..n).step_by(2 * V::N) {
+            let left = n - i;
+            let first = V::load(src.add(i), left.min(V::N));
+            let second = V::load(
+                src.wrapping_add(i + V::N),
+                left.saturating_sub(V::N).min(V::N),
+            );
+            let j = i / 2;
+            V::even(first, second).store(even_at.add(j), left.div_ceil(2).min(V::N));
+            V::odd(first, second).store(odd_at.add(j), (left / 2).min(V::N));
+        }
+    }
+}
+
+/// `R` output rows × `NV` vectors of a depthwise channel, `width` columns from `y`: every
+/// tap a broadcast weight and one load per row and vector at `base + offsets[tap]` (rows
+/// `step.0` floats apart in the buffer, `step.1` in the output); the epilogue in registers.
+///
+/// # Safety
+/// The instruction set is enabled; `NV` vectors at `base + r step.0 + offsets[tap]` are
+/// readable for every row `r < R` and tap; `width` floats at `y + r step.1` are writable.
+#[inline(always)]
+unsafe fn depthwise_tile<V: Lanes, const NV: usize, const R: usize>(
+    base: *const f32,
+    (w, offsets, scale, shift, act): (&[f32], &[usize], f32, f32, Activation),
+    y: *mut f32,
+    step: (usize, usize),
+    width: usize,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        let mut acc = [[V::splat(0.0); NV]; R];
+        for (&wt, &off) in w.iter().zip(offsets) {
+            let wv = V::splat(wt);
+            for (r, row) in acc.iter_mut().enumerate() {
+                let at = base.add(r * step.0 + off);
+                for (v, a) in row.iter_mut().enumerate() {
+                    *a = V::load(at.add(v * V::N), V::N).fma(wv, *a);
+                }
+            }
+        }
+        let (scale, shift) = (V::splat(scale), V::splat(shift));
+        let lanes = lanes::<V, NV>(width);
+        for (r, row) in acc.iter().enumerate() {
+            for (v, a) in row.iter().enumerate() {
+                a.fma(scale, shift)
+                    .activate(act)
+                    .store(y.add(r * step.1 + v * V::N), lanes[v]);
+            }
+        }
     }
 }
