@@ -103,8 +103,9 @@ pub(super) fn conv_fused<S: ConvSpec>(
         act: in_registers,
         ..*epilogue
     };
-    // Depthwise layers take their own kernel where it fits them.
-    let depthwise = S::GROUPS > 1 && g.in_per_group == 1 && g.out_per_group == 1;
+    // Layers whose output channels each read one input channel (depthwise layers, and first
+    // layers of one channel) take their own kernel where it fits them.
+    let depthwise = g.in_per_group == 1;
     let done = depthwise
         && match level {
             #[cfg(target_arch = "x86_64")]

@@ -69,6 +69,8 @@ spec!(DepthwiseFiveStride2: 4 => 4, groups 4, in [1, 11, 37], out [1, 6, 19], ke
 spec!(DepthwiseStrideH: 7 => 7, groups 7, in [1, 9, 40], out [1, 5, 40], kernel [1, 3, 3], stride [1, 2, 1], pad [0, 1, 1], dil [1, 1, 1]);
 spec!(DepthwiseNoPad: 4 => 4, groups 4, in [1, 10, 21], out [1, 4, 10], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 0, 0], dil [1, 1, 1]);
 spec!(DepthwiseWidePad: 2 => 2, groups 2, in [1, 5, 6], out [1, 9, 10], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 3, 3], dil [1, 1, 1]);
+spec!(DepthwiseMultiplier: 3 => 6, groups 3, in [1, 17, 23], out [1, 9, 12], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
+spec!(OneChannelStem: 1 => 5, groups 1, in [1, 30, 41], out [1, 15, 21], kernel [1, 7, 7], stride [1, 2, 2], pad [0, 3, 3], dil [1, 1, 1]);
 spec!(DepthwiseLongRow: 2 => 2, groups 2, in [1, 3, 5000], out [1, 3, 5000], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
 spec!(DepthwiseNine: 2 => 2, groups 2, in [1, 12, 12], out [1, 12, 12], kernel [1, 9, 9], stride [1, 1, 1], pad [0, 4, 4], dil [1, 1, 1]);
 // Big enough that the kernels split it into blocks of rows, and of columns once flattened.
@@ -185,6 +187,8 @@ fn simd_levels_equal_the_portable_code_on_awkward_sizes() {
         compare::<DepthwiseStrideH>(),
         compare::<DepthwiseNoPad>(),
         compare::<DepthwiseWidePad>(),
+        compare::<DepthwiseMultiplier>(),
+        compare::<OneChannelStem>(),
         compare::<DepthwiseLongRow>(),
         compare::<DepthwiseNine>(),
         compare::<BlockedRows>(),
@@ -300,7 +304,8 @@ fn fma_peak_computes_its_chains_exactly() {
     );
 }
 
-/// The depthwise kernel takes the layers it is meant for (and its results are checked with
+/// The depthwise kernel takes the layers it is meant for (one input channel per output
+/// channel's group) (and its results are checked with
 /// the others above), and leaves the ones it cannot take to the general kernel.
 #[test]
 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
@@ -337,6 +342,11 @@ fn depthwise_kernel_takes_what_it_claims() {
         assert!(takes::<DepthwiseStrideH>(l));
         assert!(takes::<DepthwiseNoPad>(l));
         assert!(takes::<DepthwiseWidePad>(l));
+        assert!(takes::<DepthwiseMultiplier>(l));
+        assert!(takes::<OneChannelStem>(l));
+        assert!(takes::<Five>(l));
+        assert!(!takes::<NoPad>(l));
+        assert!(!takes::<Stride2Stem>(l));
         assert!(!takes::<DepthwiseLongRow>(l));
         assert!(!takes::<DepthwiseNine>(l));
         assert!(!takes::<Grouped>(l));

@@ -952,8 +952,8 @@ const BAND: usize = 4096;
 const DEPTHWISE_TAPS: usize = 64;
 
 /// # Safety
-/// The processor has AVX-512F; the slices hold the shapes `g` describes (a depthwise layer:
-/// one input and one output channel per group), the epilogue's slices its channels.
+/// The processor has AVX-512F; the slices hold the shapes `g` describes, the epilogue's
+/// slices its channels.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn depthwise_avx512(
     g: &Geometry,
@@ -980,8 +980,9 @@ pub(super) unsafe fn depthwise_avx2(
     unsafe { depthwise::<Ymm>(g, input, weight, ep, output) }
 }
 
-/// A depthwise convolution (one input channel per output channel), one channel at a time:
-/// a band of the channel's rows is copied into a stack buffer with its padding written out as
+/// A convolution whose output channels each read one input channel (depthwise layers, with
+/// any channel multiplier, and first layers of one input channel), one input channel at a
+/// time: a band of the channel's rows is copied into a stack buffer with its padding written out as
 /// zeros, and, for stride 2 along the width, its even and odd columns apart; then every tap of
 /// every output vector is one unmasked load from the buffer and one multiply-add, with no
 /// border cases. Returns `false` (and does nothing) for the layers it does not take: windows
@@ -1000,7 +1001,6 @@ unsafe fn depthwise<V: Lanes>(
     let (k, s, d) = (g.kernel, g.stride, g.dilation);
     let taps = k.h * k.w;
     if g.in_per_group != 1
-        || g.out_per_group != 1
         || g.in_d != 1
         || g.rows_d != 1
         || k.d != 1
@@ -1041,11 +1041,9 @@ unsafe fn depthwise<V: Lanes>(
     let offsets = &offsets[..taps];
     let mut buf = [0.0f32; BAND];
     let bp = buf.as_mut_ptr();
+    let opg = g.out_per_group;
     for c in 0..g.groups {
         let x = &input[c * g.in_plane..(c + 1) * g.in_plane];
-        let w = &weight[c * taps..(c + 1) * taps];
-        let y = &mut output[c * g.out_plane..(c + 1) * g.out_plane];
-        let (scale, shift) = ep.channel(c);
         let mut o0 = 0;
         while o0 < g.rows_h {
             let o1 = (o0 + band).min(g.rows_h);
@@ -1055,32 +1053,38 @@ unsafe fn depthwise<V: Lanes>(
                 // SAFETY: `(r1 - r0) <= capacity` rows of `row_len` fit in the buffer.
                 unsafe { pad_row::<V>(g, x, bp.add((r - r0) * row_len), r, ls) };
             }
-            let mut oh = o0;
-            while oh < o1 {
-                // Four rows at a time (eight or four chains of multiply-adds), then one.
-                let rows = if o1 - oh >= 4 { 4 } else { 1 };
-                // SAFETY: output rows `oh..oh + rows` read padded rows from `oh s.h` to
-                // `(oh + rows - 1) s.h + span`, in the band; the tile's vectors read columns
-                // up to `cover + reach - cover`, inside the rows written.
-                unsafe {
-                    let base = bp.add((oh * s.h - r0) * row_len);
-                    let row = y.as_mut_ptr().add(oh * g.out_w);
-                    let step = (s.h * row_len, g.out_w);
-                    let mut ow = 0;
-                    while ow < g.out_w {
-                        let width = (2 * V::N).min(g.out_w - ow);
-                        let (b, o) = (base.add(ow), row.add(ow));
-                        let at = (w, offsets, scale, shift, ep.act);
-                        match (width > V::N, rows) {
-                            (false, 1) => depthwise_tile::<V, 1, 1>(b, at, o, step, width),
-                            (false, _) => depthwise_tile::<V, 1, 4>(b, at, o, step, width),
-                            (true, 1) => depthwise_tile::<V, 2, 1>(b, at, o, step, width),
-                            (true, _) => depthwise_tile::<V, 2, 4>(b, at, o, step, width),
+            // Every output channel of the group reads the same band.
+            for co in c * opg..(c + 1) * opg {
+                let w = &weight[co * taps..(co + 1) * taps];
+                let y = &mut output[co * g.out_plane..(co + 1) * g.out_plane];
+                let (scale, shift) = ep.channel(co);
+                let mut oh = o0;
+                while oh < o1 {
+                    // Four rows at a time (eight or four chains of multiply-adds), then one.
+                    let rows = if o1 - oh >= 4 { 4 } else { 1 };
+                    // SAFETY: output rows `oh..oh + rows` read padded rows from `oh s.h` to
+                    // `(oh + rows - 1) s.h + span`, in the band; the tile's vectors read
+                    // columns up to `cover + reach - cover`, inside the rows written.
+                    unsafe {
+                        let base = bp.add((oh * s.h - r0) * row_len);
+                        let row = y.as_mut_ptr().add(oh * g.out_w);
+                        let step = (s.h * row_len, g.out_w);
+                        let mut ow = 0;
+                        while ow < g.out_w {
+                            let width = (2 * V::N).min(g.out_w - ow);
+                            let (b, o) = (base.add(ow), row.add(ow));
+                            let at = (w, offsets, scale, shift, ep.act);
+                            match (width > V::N, rows) {
+                                (false, 1) => depthwise_tile::<V, 1, 1>(b, at, o, step, width),
+                                (false, _) => depthwise_tile::<V, 1, 4>(b, at, o, step, width),
+                                (true, 1) => depthwise_tile::<V, 2, 1>(b, at, o, step, width),
+                                (true, _) => depthwise_tile::<V, 2, 4>(b, at, o, step, width),
+                            }
+                            ow += width;
                         }
-                        ow += width;
                     }
+                    oh += rows;
                 }
-                oh += rows;
             }
             o0 = o1;
         }
