@@ -38,28 +38,93 @@ pub fn max_pool<S: PoolSpec>(input: &[f32], output: &mut [f32]) {
         S::PADDING,
         S::DILATION,
     );
-    let taps = |start: isize, count: usize, dil: usize, len: usize| {
-        (0..count)
-            .map(move |t| start + (t * dil) as isize)
-            .filter(move |&x| x >= 0 && x < len as isize)
-            .map(|x| x as usize)
-    };
+    // Separable: each output row first takes the maximum down the rows of its windows, for a
+    // run of input columns at a time (vectorised), then along each window of that run.
+    const RUN: usize = 256;
+    let span = (k.w - 1) * d.w + 1;
+    if 2 * span > RUN {
+        return max_pool_direct::<S>(input, output);
+    }
+    // Output columns per run: their windows span at most `RUN` input columns.
+    let per_run = ((RUN - span) / s.w + 1).min(o.w.max(1));
+    let mut column = [f32::NEG_INFINITY; RUN];
     for (x, y) in input
         .chunks_exact(i.volume())
         .zip(output.chunks_exact_mut(o.volume()))
         .take(S::CHANNELS)
     {
         for od in 0..o.d {
+            let (d0, d1) = taps(window(od, s.d, p.d), k.d, d.d, i.d);
             for oh in 0..o.h {
+                let (h0, h1) = taps(window(oh, s.h, p.h), k.h, d.h, i.h);
+                let row = &mut y[(od * o.h + oh) * o.w..][..o.w];
+                for (run, out) in row.chunks_mut(per_run).enumerate() {
+                    let ow0 = run * per_run;
+                    // Input columns `c0..c1` (clipped to the row) hold every window of the run.
+                    let first = window(ow0, s.w, p.w);
+                    let c0 = first.max(0) as usize;
+                    let c1 = ((first + ((out.len() - 1) * s.w + span) as isize).max(0) as usize)
+                        .min(i.w)
+                        .max(c0);
+                    let column = &mut column[..c1 - c0];
+                    column.fill(f32::NEG_INFINITY);
+                    for td in d0..d1 {
+                        let xd = (window(od, s.d, p.d) + (td * d.d) as isize) as usize;
+                        for th in h0..h1 {
+                            let xh = (window(oh, s.h, p.h) + (th * d.h) as isize) as usize;
+                            let line = &x[(xd * i.h + xh) * i.w..][c0..c1];
+                            for (m, &v) in column.iter_mut().zip(line) {
+                                *m = max_nan(*m, v);
+                            }
+                        }
+                    }
+                    for (j, out) in out.iter_mut().enumerate() {
+                        let start = window(ow0 + j, s.w, p.w);
+                        let (w0, w1) = taps(start, k.w, d.w, i.w);
+                        let mut m = f32::NEG_INFINITY;
+                        for tw in w0..w1 {
+                            let at = (start + (tw * d.w) as isize) as usize - c0;
+                            m = max_nan(m, column[at]);
+                        }
+                        // A window wholly in the padding (none in real layers) has no tap.
+                        *out = m;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Max pooling one output at a time: for windows too wide for [`max_pool`]'s runs.
+fn max_pool_direct<S: PoolSpec>(input: &[f32], output: &mut [f32]) {
+    let (i, o, k, s, p, d) = (
+        S::INPUT,
+        S::OUTPUT,
+        S::KERNEL,
+        S::STRIDE,
+        S::PADDING,
+        S::DILATION,
+    );
+    for (x, y) in input
+        .chunks_exact(i.volume())
+        .zip(output.chunks_exact_mut(o.volume()))
+        .take(S::CHANNELS)
+    {
+        for od in 0..o.d {
+            let (d0, d1) = taps(window(od, s.d, p.d), k.d, d.d, i.d);
+            for oh in 0..o.h {
+                let (h0, h1) = taps(window(oh, s.h, p.h), k.h, d.h, i.h);
                 for ow in 0..o.w {
+                    let start = window(ow, s.w, p.w);
+                    let (w0, w1) = taps(start, k.w, d.w, i.w);
                     let mut m = f32::NEG_INFINITY;
-                    for xd in taps(window(od, s.d, p.d), k.d, d.d, i.d) {
-                        for xh in taps(window(oh, s.h, p.h), k.h, d.h, i.h) {
-                            for xw in taps(window(ow, s.w, p.w), k.w, d.w, i.w) {
-                                let v = x[(xd * i.h + xh) * i.w + xw];
-                                if v > m || v.is_nan() {
-                                    m = v;
-                                }
+                    for td in d0..d1 {
+                        let xd = (window(od, s.d, p.d) + (td * d.d) as isize) as usize;
+                        for th in h0..h1 {
+                            let xh = (window(oh, s.h, p.h) + (th * d.h) as isize) as usize;
+                            let line = &x[(xd * i.h + xh) * i.w..][..i.w];
+                            for tw in w0..w1 {
+                                m = max_nan(m, line[(start + (tw * d.w) as isize) as usize]);
                             }
                         }
                     }
@@ -68,6 +133,31 @@ pub fn max_pool<S: PoolSpec>(input: &[f32], output: &mut [f32]) {
             }
         }
     }
+}
+
+/// `v` if it is larger than `m` or NaN, else `m`: a NaN in a window wins, as in PyTorch.
+#[inline(always)]
+fn max_nan(m: f32, v: f32) -> f32 {
+    if v > m || v.is_nan() { v } else { m }
+}
+
+/// The taps `first..last` of a window starting at padded coordinate `start` (`count` taps,
+/// `dil` apart) that fall inside an axis of `len` points.
+#[inline(always)]
+fn taps(start: isize, count: usize, dil: usize, len: usize) -> (usize, usize) {
+    // Tap t is at start + t dil: inside from ceil(-start / dil) to ceil((len - start) / dil).
+    let first = if start >= 0 {
+        0
+    } else {
+        start.unsigned_abs().div_ceil(dil)
+    };
+    let last = if start >= len as isize {
+        0
+    } else {
+        (len as isize - start) as usize
+    }
+    .div_ceil(dil);
+    (first.min(count), last.min(count).max(first.min(count)))
 }
 
 /// Clipped window of output `o` along one axis, as PyTorch's `avg_pool` computes it: the
@@ -191,4 +281,78 @@ pub fn adaptive_avg_pool<S: PoolSpec>(input: &[f32], output: &mut [f32]) {
 #[inline(never)]
 pub fn adaptive_max_pool<S: PoolSpec>(input: &[f32], output: &mut [f32]) {
     adaptive::<true>(S::CHANNELS, S::INPUT, S::OUTPUT, input, output);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    macro_rules! pool {
+        ($name:ident: $c:expr, in $i:expr, out $o:expr, kernel $k:expr, stride $s:expr, pad $p:expr, dil $d:expr) => {
+            struct $name;
+            impl PoolSpec for $name {
+                const CHANNELS: usize = $c;
+                const INPUT: Extent = ext($i);
+                const OUTPUT: Extent = ext($o);
+                const KERNEL: Extent = ext($k);
+                const STRIDE: Extent = ext($s);
+                const PADDING: Extent = ext($p);
+                const DILATION: Extent = ext($d);
+                const COUNT_INCLUDE_PAD: bool = false;
+                const DIVISOR_OVERRIDE: usize = 0;
+            }
+        };
+    }
+
+    const fn ext(v: [usize; 3]) -> Extent {
+        Extent {
+            d: v[0],
+            h: v[1],
+            w: v[2],
+        }
+    }
+
+    // Output sizes by PyTorch's formula (ceil mode for `Ceil`): rows of several runs, strides,
+    // padding, dilation, a depth axis.
+    pool!(LongRows: 2, in [1, 5, 700], out [1, 3, 350], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1]);
+    pool!(Overlap: 3, in [1, 9, 600], out [1, 9, 600], kernel [1, 3, 5], stride [1, 1, 1], pad [0, 1, 2], dil [1, 1, 1]);
+    pool!(Dilated: 2, in [1, 11, 300], out [1, 7, 146], kernel [1, 3, 3], stride [1, 1, 2], pad [0, 1, 1], dil [1, 3, 4]);
+    pool!(Ceil: 1, in [1, 7, 7], out [1, 4, 4], kernel [1, 2, 2], stride [1, 2, 2], pad [0, 0, 0], dil [1, 1, 1]);
+    pool!(Deep: 2, in [4, 6, 9], out [2, 3, 5], kernel [2, 2, 3], stride [2, 2, 2], pad [0, 0, 1], dil [1, 1, 1]);
+
+    /// The run-wise max pool equals the one-output-at-a-time one, NaNs included.
+    fn same<S: PoolSpec>() {
+        let n = S::CHANNELS * S::INPUT.volume();
+        let mut seed = 7u32;
+        let x: std::vec::Vec<f32> = (0..n)
+            .map(|i| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                if i % 97 == 5 {
+                    f32::NAN
+                } else {
+                    (seed >> 8) as f32 / (1 << 23) as f32 - 1.0
+                }
+            })
+            .collect();
+        let m = S::CHANNELS * S::OUTPUT.volume();
+        let (mut got, mut want) = (std::vec![0.0; m], std::vec![0.0; m]);
+        max_pool::<S>(&x, &mut got);
+        max_pool_direct::<S>(&x, &mut want);
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+                "{}: output {i} is {g}, expected {w}",
+                core::any::type_name::<S>()
+            );
+        }
+    }
+
+    #[test]
+    fn max_pool_runs_equal_the_direct_loop() {
+        same::<LongRows>();
+        same::<Overlap>();
+        same::<Dilated>();
+        same::<Ceil>();
+        same::<Deep>();
+    }
 }
