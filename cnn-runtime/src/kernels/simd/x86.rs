@@ -689,12 +689,7 @@ unsafe fn row_tile<
                                 _ => V::load_even(at, a, b),
                             };
                         }
-                        for (j, a) in acc.iter_mut().enumerate() {
-                            let wj = V::splat(*w_tap.add(kw * MR + j));
-                            for v in 0..NV {
-                                a[v] = wj.fma(xv[v], a[v]);
-                            }
-                        }
+                        fma_tap(&mut acc, w_tap.add(kw * MR), &xv);
                     }
                 }
             }
@@ -764,17 +759,34 @@ unsafe fn flat_tile<V: Lanes, const MR: usize, const KW: usize, const NV: usize>
                         let at = x_plane.wrapping_offset((f0 + v * V::N) as isize + shift);
                         *xv = V::load_bits(at, rows[v][kh] & cols[v][kw]);
                     }
-                    for (j, a) in acc.iter_mut().enumerate() {
-                        let wj = V::splat(*w_tap.add(kw * MR + j));
-                        for v in 0..NV {
-                            a[v] = wj.fma(xv[v], a[v]);
-                        }
-                    }
+                    fma_tap(&mut acc, w_tap.add(kw * MR), &xv);
                 }
             }
             wp = wp.add(taps * MR);
         }
         store_sums::<V, MR, NV>(&acc, t, yp.wrapping_add(f0), g.out_plane, &lanes);
+    }
+}
+
+/// One tap of a tile: each of the `MR` weights at `w` (broadcast) times each of the tap's `NV`
+/// input vectors, added to the sums.
+///
+/// # Safety
+/// The instruction set is enabled; `MR` floats at `w` are readable.
+#[inline(always)]
+unsafe fn fma_tap<V: Lanes, const MR: usize, const NV: usize>(
+    acc: &mut [[V; NV]; MR],
+    w: *const f32,
+    xv: &[V; NV],
+) {
+    for (j, a) in acc.iter_mut().enumerate() {
+        // SAFETY: forwarded from the caller; `j < MR`.
+        unsafe {
+            let wj = V::splat(*w.add(j));
+            for v in 0..NV {
+                a[v] = wj.fma(xv[v], a[v]);
+            }
+        }
     }
 }
 
@@ -1064,7 +1076,7 @@ unsafe fn depthwise<V: Lanes>(
                     let rows = if o1 - oh >= 4 { 4 } else { 1 };
                     // SAFETY: output rows `oh..oh + rows` read padded rows from `oh s.h` to
                     // `(oh + rows - 1) s.h + span`, in the band; the tile's vectors read
-                    // columns up to `cover + reach - cover`, inside the rows written.
+                    // columns below `reach`, inside the rows written.
                     unsafe {
                         let base = bp.add((oh * s.h - r0) * row_len);
                         let row = y.as_mut_ptr().add(oh * g.out_w);
