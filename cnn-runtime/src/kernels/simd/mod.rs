@@ -181,7 +181,7 @@ pub fn fma_peak(level: Level, rounds: usize, m: f32, c: f32) -> Option<(f32, u64
 /// Output channels in the widest register tile at `level`.
 pub(super) const fn tile_most(level: Level) -> usize {
     match level {
-        Level::Avx512 => 16,
+        Level::Avx512 => 8,
         Level::Avx2 => 4,
         Level::Portable => 1,
     }
@@ -265,6 +265,9 @@ pub(super) struct Geometry {
     /// most 8 × 8: tap `(kh, kw)` of output point `f` of the flattened plane reads input point
     /// `f + (kh - p.h) in_w + kw - p.w`, so tiles may span rows (masking what falls outside).
     same: bool,
+    /// A 1×1 layer of stride 1 without padding, flattened to one row: output point `f` of a
+    /// plane reads input point `f`.
+    flat: bool,
     /// Output columns `lo..hi` whose taps all read inside the input row.
     lo: usize,
     hi: usize,
@@ -294,6 +297,7 @@ impl Geometry {
             lo: 0,
             hi: 0,
             same: false,
+            flat: false,
             kernel: k,
             stride: S::STRIDE,
             padding: p,
@@ -308,6 +312,7 @@ impl Geometry {
                 (1, 1, in_plane, 1, 1, out_plane);
             (g.stride, g.dilation) = (one, one);
             g.hi = out_plane;
+            g.flat = true;
             return g;
         }
         let one = |e: Extent| e.d * e.h * e.w == 1;

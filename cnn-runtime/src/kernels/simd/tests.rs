@@ -38,6 +38,10 @@ const fn ext(v: [usize; 3]) -> Extent {
 // Output sizes by PyTorch's formula, written out: (in + 2p - d(k - 1) - 1) / s + 1.
 spec!(Pointwise: 13 => 17, groups 1, in [1, 5, 7], out [1, 5, 7], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
 spec!(PointwiseLong: 9 => 8, groups 1, in [1, 1, 1000], out [1, 1, 1000], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
+// More input channels than a panel holds at either level (partial sums between chunks), a
+// plane of one whole tile and a partial one, and groups of flattened 1×1 layers.
+spec!(PointwiseDeep: 401 => 21, groups 1, in [1, 7, 11], out [1, 7, 11], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu);
+spec!(PointwiseGrouped: 12 => 10, groups 2, in [1, 3, 17], out [1, 3, 17], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
 spec!(Three: 5 => 9, groups 1, in [1, 17, 33], out [1, 17, 33], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
 spec!(Wide: 3 => 8, groups 1, in [1, 6, 56], out [1, 6, 56], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
 spec!(Five: 1 => 6, groups 1, in [1, 28, 28], out [1, 28, 28], kernel [1, 5, 5], stride [1, 1, 1], pad [0, 2, 2], dil [1, 1, 1]);
@@ -158,6 +162,8 @@ fn simd_levels_equal_the_portable_code_on_awkward_sizes() {
     let runs = [
         compare::<Pointwise>(),
         compare::<PointwiseLong>(),
+        compare::<PointwiseDeep>(),
+        compare::<PointwiseGrouped>(),
         compare::<Three>(),
         compare::<Wide>(),
         compare::<Five>(),

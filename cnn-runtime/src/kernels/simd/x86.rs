@@ -84,8 +84,8 @@ impl Lanes for Zmm {
     const N: usize = 16;
     // One vector of 16 pixels × 16 channels: each weight is used once, so its broadcast folds
     // into the multiply-add as a memory operand and needs no register.
-    const MR: usize = 16;
-    const NV: usize = 1;
+    const MR: usize = 8;
+    const NV: usize = 3;
     #[inline(always)]
     unsafe fn load(p: *const f32, n: usize) -> Self {
         // SAFETY: the caller enables AVX-512F and makes the `n` lanes at `p` readable; the
@@ -392,6 +392,11 @@ unsafe fn conv<V: Lanes>(
             Weights::Unpacked(weight, &mut scratch)
         }
     };
+    if let (true, Some(packed)) = (g.flat, packed) {
+        // SAFETY: forwarded from the caller.
+        unsafe { pointwise::<V>(g, input, packed, ep, output) };
+        return;
+    }
     let rows = g.rows_d * g.rows_h;
     let channel_bytes = g.in_per_group * size_of::<f32>();
     let (row_step, col_step) = if rows == 1 {
@@ -414,6 +419,123 @@ unsafe fn conv<V: Lanes>(
                 unsafe { tiles::<V>(g, x, &mut weights, ep, output, group, block) };
             }
         }
+    }
+}
+
+/// Floats of a panel of a flattened 1×1 layer's input: a tile's columns of a chunk of input
+/// channels, copied one after the other (24 KiB, on the stack).
+const PANEL: usize = 6144;
+
+/// A flattened 1×1 layer (see `Geometry::flat`) with its weights packed: for each tile of
+/// `V::NV` vectors of points and chunk of input channels, the chunk's columns are copied into
+/// one contiguous panel, which every tile of output channels then reads from the level-1
+/// cache (the input planes lie a plane apart, each channel on other pages).
+#[inline(always)]
+unsafe fn pointwise<V: Lanes>(
+    g: &Geometry,
+    input: &[f32],
+    packed: &[f32],
+    ep: &Epilogue<'_>,
+    output: &mut [f32],
+) {
+    let (ipg, opg, plane) = (g.in_per_group, g.out_per_group, g.out_plane);
+    let width = V::NV * V::N;
+    let chunk = PANEL / width;
+    let mut panel = [0.0f32; PANEL];
+    for group in 0..g.groups {
+        let x = &input[group * ipg * g.in_plane..(group + 1) * ipg * g.in_plane];
+        let mut f = 0;
+        while f < plane {
+            let n = width.min(plane - f);
+            let mut c0 = 0;
+            while c0 < ipg {
+                let c1 = (c0 + chunk).min(ipg);
+                // Lanes past the plane's end are copied as zeros.
+                for c in c0..c1 {
+                    let from = &x[c * g.in_plane + f..c * g.in_plane + f + n];
+                    let to = &mut panel[(c - c0) * width..(c - c0 + 1) * width];
+                    for v in 0..V::NV {
+                        let lanes = n.saturating_sub(v * V::N).min(V::N);
+                        // SAFETY: the caller enables the instruction set; the load reads
+                        // `lanes` floats of `from` from `v N` (inside it, as `v N + lanes <=
+                        // n`), the store writes one vector of `to` from `v N` (inside it,
+                        // as `(v + 1) N <= width`).
+                        unsafe {
+                            V::load(from.as_ptr().wrapping_add(v * V::N), lanes)
+                                .store(to.as_mut_ptr().add(v * V::N), V::N)
+                        };
+                    }
+                }
+                let mut co = 0;
+                while co < opg {
+                    let first = group * opg + co;
+                    let mr = super::tile_width(V::MR, opg - co);
+                    let mut tile = Tile {
+                        channels: (c0, c1),
+                        first: c0 == 0,
+                        last: c1 == ipg,
+                        scale: [1.0; 16],
+                        shift: [0.0; 16],
+                        act: ep.act,
+                    };
+                    for j in 0..mr {
+                        (tile.scale[j], tile.shift[j]) = ep.channel(first + j);
+                    }
+                    let w = &packed[first * ipg + c0 * mr..first * ipg + c1 * mr];
+                    let y = &mut output[first * plane + f..];
+                    // SAFETY: the tile reads the panel's `c1 - c0` channels, its packed
+                    // weights `w` and writes points `f..f + n` of its `mr` channels' planes.
+                    unsafe {
+                        match (mr, V::NV) {
+                            (8, 3) => panel_tile::<V, 8, 3>(&panel, w, y, plane, &tile, n),
+                            (8, _) => panel_tile::<V, 8, 2>(&panel, w, y, plane, &tile, n),
+                            (4, 3) => panel_tile::<V, 4, 3>(&panel, w, y, plane, &tile, n),
+                            (4, _) => panel_tile::<V, 4, 2>(&panel, w, y, plane, &tile, n),
+                            (_, 3) => panel_tile::<V, 1, 3>(&panel, w, y, plane, &tile, n),
+                            (_, _) => panel_tile::<V, 1, 2>(&panel, w, y, plane, &tile, n),
+                        }
+                    };
+                    co += mr;
+                }
+                c0 = c1;
+            }
+            f += n;
+        }
+    }
+}
+
+/// `MR` output channels × `NV` vectors of points (`n` of them) of a flattened 1×1 layer, from
+/// a panel of `t.channels` input channels `NV N` floats apart, weights packed `[channel][MR]`.
+///
+/// # Safety
+/// The instruction set is enabled; `NV = V::NV`; the panel holds the tile's channels, `w`
+/// their `MR` weights each, `y` points `0..n` of `MR` planes `plane` apart.
+#[inline(always)]
+unsafe fn panel_tile<V: Lanes, const MR: usize, const NV: usize>(
+    panel: &[f32; PANEL],
+    w: &[f32],
+    y: &mut [f32],
+    plane: usize,
+    t: &Tile,
+    n: usize,
+) {
+    let (c0, c1) = t.channels;
+    let width = NV * V::N;
+    assert!((c1 - c0) * width <= PANEL && w.len() >= (c1 - c0) * MR);
+    assert!(y.len() >= (MR - 1) * plane + n);
+    let lanes = lanes::<V, NV>(n);
+    // SAFETY: the assertions above: the panel holds `c1 - c0` rows of `width` floats, `w` as
+    // many rows of `MR`, and the tile's points of each of its planes are inside `y`.
+    unsafe {
+        let mut acc = load_sums::<V, MR, NV>(t, y.as_ptr(), plane, &lanes);
+        let (mut xp, mut wp) = (panel.as_ptr(), w.as_ptr());
+        for _ in c0..c1 {
+            let xv: [V; NV] = core::array::from_fn(|v| V::load(xp.add(v * V::N), V::N));
+            fma_tap(&mut acc, wp, &xv);
+            xp = xp.add(width);
+            wp = wp.add(MR);
+        }
+        store_sums::<V, MR, NV>(&acc, t, y.as_mut_ptr(), plane, &lanes);
     }
 }
 
@@ -569,6 +691,7 @@ unsafe fn rows<V: Lanes, const MR: usize, const KW: usize, const SW: usize>(
                 match width.div_ceil(V::N) {
                     1 => flat_tile::<V, MR, KW, 1>(g, x, w, y, t, f, width),
                     2 => flat_tile::<V, MR, KW, 2>(g, x, w, y, t, f, width),
+                    3 => flat_tile::<V, MR, KW, 3>(g, x, w, y, t, f, width),
                     _ => unreachable!("tiles of several channels are at most two vectors wide"),
                 }
             }
@@ -598,6 +721,7 @@ unsafe fn rows<V: Lanes, const MR: usize, const KW: usize, const SW: usize>(
                 match nv {
                     1 => tile!(1),
                     2 => tile!(2),
+                    3 if MR > 1 => tile!(3),
                     _ if MR == 1 => tile!(4),
                     _ => unreachable!("wide tiles are one vector deep on this level"),
                 }
@@ -650,50 +774,56 @@ unsafe fn row_tile<
         // below have no branches to break the accumulators' registers.
         let (kd_lo, kd_hi) = inside(od * s.d, p.d, d.d, k.d, g.in_d);
         let (kh_lo, kh_hi) = inside(oh * s.h, p.h, d.h, k.h, g.in_h);
-        let mut wp = w.as_ptr();
-        for cl in c0..c1 {
-            let x_plane = x.as_ptr().add(cl * g.in_plane);
-            for kd in kd_lo..kd_hi {
-                let xd = od * s.d + kd * d.d - p.d;
-                for kh in kh_lo..kh_hi {
-                    let xh = oh * s.h + kh * d.h - p.h;
-                    let x_row = x_plane.add((xd * g.in_h + xh) * g.in_w);
-                    let w_tap = wp.add((kd * k.h + kh) * k.w * MR);
-                    // The next tile of this row reads the line after this tile's: ask for it
-                    // now, as rows of successive channels are a plane apart and no hardware
-                    // prefetcher follows that.
-                    _mm_prefetch::<_MM_HINT_T0>(
-                        x_row.wrapping_add((ow + NV * V::N) * SW + V::N) as *const i8
-                    );
-                    for kw in 0..kw_count {
-                        let mut xv = [V::splat(0.0); NV];
-                        for (v, xv) in xv.iter_mut().enumerate() {
-                            // Input column of lane 0 (lane l reads c0 + SW l); lanes a..b
-                            // of this vector read inside the row.
-                            let c0 = ((ow + v * V::N) * SW + kw) as isize - p.w as isize;
-                            let n = lanes[v] as isize;
-                            let step = SW as isize;
-                            let (a, b) = if EDGE {
-                                let a = ((-c0).max(0) + step - 1).div_euclid(step).clamp(0, n);
-                                let b = (g.in_w as isize - c0 + step - 1)
-                                    .div_euclid(step)
-                                    .clamp(a, n);
-                                (a as usize, b as usize)
-                            } else {
-                                (0, lanes[v])
-                            };
-                            let at = x_row.wrapping_offset(c0);
-                            *xv = match (SW, EDGE) {
-                                (1, false) => V::load(at, b),
-                                (1, true) => V::load_range(at, a, b),
-                                _ => V::load_even(at, a, b),
-                            };
+        // Taps outside, channels inside: a tap's input offsets and masks hold for every
+        // channel of the chunk, so the innermost loop is loads and multiply-adds only.
+        let x0 = x.as_ptr().add(c0 * g.in_plane);
+        let w0 = w.as_ptr();
+        for kd in kd_lo..kd_hi {
+            let xd = od * s.d + kd * d.d - p.d;
+            for kh in kh_lo..kh_hi {
+                let xh = oh * s.h + kh * d.h - p.h;
+                let x_row = x0.add((xd * g.in_h + xh) * g.in_w);
+                for kw in 0..kw_count {
+                    let tap = (kd * k.h + kh) * k.w + kw;
+                    // Input column of lane 0 of each vector (lane l reads c + SW l), and the
+                    // lanes a..b of it that read inside the row.
+                    let mut at = [x_row; NV];
+                    let mut range = [(0, 0); NV];
+                    for v in 0..NV {
+                        let c = ((ow + v * V::N) * SW + kw) as isize - p.w as isize;
+                        let n = lanes[v] as isize;
+                        let step = SW as isize;
+                        range[v] = if EDGE {
+                            let a = ((-c).max(0) + step - 1).div_euclid(step).clamp(0, n);
+                            let b = (g.in_w as isize - c + step - 1)
+                                .div_euclid(step)
+                                .clamp(a, n);
+                            (a as usize, b as usize)
+                        } else {
+                            (0, lanes[v])
+                        };
+                        at[v] = x_row.wrapping_offset(c);
+                    }
+                    let mut wp = w0.add(tap * MR);
+                    for _ in c0..c1 {
+                        if kw == 0 {
+                            prefetch_next::<V, NV>(at[0], SW);
                         }
-                        fma_tap(&mut acc, w_tap.add(kw * MR), &xv);
+                        let mut xv = [V::splat(0.0); NV];
+                        for v in 0..NV {
+                            let (a, b) = range[v];
+                            xv[v] = match (SW, EDGE) {
+                                (1, false) => V::load(at[v], b),
+                                (1, true) => V::load_range(at[v], a, b),
+                                _ => V::load_even(at[v], a, b),
+                            };
+                            at[v] = at[v].wrapping_add(g.in_plane);
+                        }
+                        fma_tap(&mut acc, wp, &xv);
+                        wp = wp.add(taps * MR);
                     }
                 }
             }
-            wp = wp.add(taps * MR);
         }
         store_sums::<V, MR, NV>(&acc, t, yp.wrapping_add(row), g.out_plane, &lanes);
     }
@@ -718,24 +848,38 @@ unsafe fn flat_tile<V: Lanes, const MR: usize, const KW: usize, const NV: usize>
     let (k, p) = (g.kernel, g.padding);
     let taps = k.volume();
     let (in_h, in_w) = (g.in_h as isize, g.in_w as isize);
-    // Bit l of rows[v][kh] (cols[v][kw]): lane l of vector v reads an input row (column)
-    // inside the plane at that tap.
-    let mut rows = [[0u32; 8]; NV];
-    let mut cols = [[0u32; 8]; NV];
     let lanes = lanes::<V, NV>(width);
-    for v in 0..NV {
-        for l in 0..lanes[v] {
-            let at = f0 + v * V::N + l;
-            let (oy, ox) = ((at / g.out_w) as isize, (at % g.out_w) as isize);
-            for (kh, bits) in rows[v].iter_mut().enumerate().take(k.h) {
-                let iy = oy + kh as isize - p.h as isize;
-                *bits |= u32::from(iy >= 0 && iy < in_h) << l;
-            }
-            for (kw, bits) in cols[v].iter_mut().enumerate().take(KW) {
-                let ix = ox + kw as isize - p.w as isize;
-                *bits |= u32::from(ix >= 0 && ix < in_w) << l;
+    // Bit l of rows[kh] (cols[kw]): lane l of the tile (lane l - v N of vector v) reads an
+    // input row (column) inside the plane at that tap. Built a row segment of the tile at a
+    // time: a tile of at most 64 lanes spans few rows.
+    debug_assert!(NV * V::N <= 64);
+    let span = |a: isize, b: isize| -> u64 {
+        let ones = |n: isize| if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+        ones(b) & !ones(a)
+    };
+    let mut rows = [0u64; 8];
+    let mut cols = [0u64; 8];
+    let (mut oy, mut ox) = ((f0 / g.out_w) as isize, (f0 % g.out_w) as isize);
+    let (out_w, pw) = (g.out_w as isize, p.w as isize);
+    let mut l = 0;
+    while l < width as isize {
+        // Lanes l..l + seg are columns ox..ox + seg of output row oy.
+        let seg = (out_w - ox).min(width as isize - l);
+        for (kh, bits) in rows.iter_mut().enumerate().take(k.h) {
+            let iy = oy + kh as isize - p.h as isize;
+            if iy >= 0 && iy < in_h {
+                *bits |= span(l, l + seg);
             }
         }
+        for (kw, bits) in cols.iter_mut().enumerate().take(KW) {
+            // Column ox' reads input column ox' + kw - p.w: inside for ox' in lo..hi.
+            let lo = (pw - kw as isize).max(ox);
+            let hi = (in_w + pw - kw as isize).min(ox + seg);
+            if lo < hi {
+                *bits |= span(l + lo - ox, l + hi - ox);
+            }
+        }
+        (l, oy, ox) = (l + seg, oy + 1, 0);
     }
     let yp = y.as_mut_ptr();
     let (c0, c1) = t.channels;
@@ -746,23 +890,29 @@ unsafe fn flat_tile<V: Lanes, const MR: usize, const KW: usize, const NV: usize>
     // may leave the buffer. Packed weights as in `row_tile`.
     unsafe {
         let mut acc = load_sums::<V, MR, NV>(t, yp.wrapping_add(f0), g.out_plane, &lanes);
-        let mut wp = w.as_ptr();
-        for cl in c0..c1 {
-            let x_plane = x.as_ptr().add(cl * g.in_plane);
-            for kh in 0..k.h {
-                let w_tap = wp.add(kh * KW * MR);
-                let dy = (kh as isize - p.h as isize) * in_w;
-                for kw in 0..KW {
-                    let shift = dy + kw as isize - p.w as isize;
-                    let mut xv = [V::splat(0.0); NV];
-                    for (v, xv) in xv.iter_mut().enumerate() {
-                        let at = x_plane.wrapping_offset((f0 + v * V::N) as isize + shift);
-                        *xv = V::load_bits(at, rows[v][kh] & cols[v][kw]);
+        // Taps outside, channels inside (as in `row_tile`).
+        let x0 = x.as_ptr().add(c0 * g.in_plane);
+        for kh in 0..k.h {
+            let dy = (kh as isize - p.h as isize) * in_w;
+            for kw in 0..KW {
+                let shift = dy + kw as isize - p.w as isize;
+                let both = rows[kh] & cols[kw];
+                let bits: [u32; NV] = core::array::from_fn(|v| (both >> (v * V::N)) as u32);
+                let mut at = x0.wrapping_offset(f0 as isize + shift);
+                let mut wp = w.as_ptr().add((kh * KW + kw) * MR);
+                for _ in c0..c1 {
+                    if kw == 0 {
+                        prefetch_next::<V, NV>(at, 1);
                     }
-                    fma_tap(&mut acc, w_tap.add(kw * MR), &xv);
+                    let mut xv = [V::splat(0.0); NV];
+                    for v in 0..NV {
+                        xv[v] = V::load_bits(at.wrapping_add(v * V::N), bits[v]);
+                    }
+                    fma_tap(&mut acc, wp, &xv);
+                    at = at.wrapping_add(g.in_plane);
+                    wp = wp.add(taps * MR);
                 }
             }
-            wp = wp.add(taps * MR);
         }
         store_sums::<V, MR, NV>(&acc, t, yp.wrapping_add(f0), g.out_plane, &lanes);
     }
@@ -787,6 +937,18 @@ unsafe fn fma_tap<V: Lanes, const MR: usize, const NV: usize>(
                 a[v] = wj.fma(xv[v], a[v]);
             }
         }
+    }
+}
+
+/// Asks for the lines the next tile along the row reads where this one reads from `at` (a
+/// row of channel after channel, a plane apart: no hardware prefetcher follows that). A hint:
+/// it reads nothing, so `at` may point anywhere.
+#[inline(always)]
+unsafe fn prefetch_next<V: Lanes, const NV: usize>(at: *const f32, stride: usize) {
+    let next = at.wrapping_add(NV * V::N * stride);
+    for line in 0..NV * stride * V::N / 16 {
+        // SAFETY: a prefetch reads no memory and cannot fault.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(line * 16) as *const i8) };
     }
 }
 
