@@ -81,8 +81,8 @@ pub(super) fn conv_fused<S: ConvSpec>(
     epilogue: &Epilogue<'_>,
     output: &mut [f32],
 ) -> bool {
-    // A kernel whose taps for one input channel overflow the packing buffer (more than 288
-    // taps) stays portable.
+    // A kernel whose taps for one input channel of 16 output channels overflow the packing
+    // buffer (more than 144 taps) stays portable.
     #[cfg(target_arch = "x86_64")]
     if S::KERNEL.volume() * 16 > x86::PACK {
         return false;
