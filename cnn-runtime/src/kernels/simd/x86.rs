@@ -82,8 +82,9 @@ pub(super) struct Zmm(__m512);
 
 impl Lanes for Zmm {
     const N: usize = 16;
-    // One vector of 16 pixels × 16 channels: each weight is used once, so its broadcast folds
-    // into the multiply-add as a memory operand and needs no register.
+    // 8 channels × 3 vectors of 16 points: 24 accumulators, and 11 loads (3 vectors, 8
+    // broadcasts) per 24 multiply-adds, which leaves the load ports room for the vectors that
+    // straddle cache lines.
     const MR: usize = 8;
     const NV: usize = 3;
     #[inline(always)]
@@ -430,6 +431,10 @@ const PANEL: usize = 6144;
 /// `V::NV` vectors of points and chunk of input channels, the chunk's columns are copied into
 /// one contiguous panel, which every tile of output channels then reads from the level-1
 /// cache (the input planes lie a plane apart, each channel on other pages).
+///
+/// # Safety
+/// The instruction set is enabled; the slices hold the shapes `g` describes, `packed` the
+/// weights packed for this level.
 #[inline(always)]
 unsafe fn pointwise<V: Lanes>(
     g: &Geometry,
@@ -485,14 +490,28 @@ unsafe fn pointwise<V: Lanes>(
                     let y = &mut output[first * plane + f..];
                     // SAFETY: the tile reads the panel's `c1 - c0` channels, its packed
                     // weights `w` and writes points `f..f + n` of its `mr` channels' planes.
+                    // The last tile of a plane takes only the vectors it fills (a 7×7
+                    // plane is a tile of 48 points and one of 1).
                     unsafe {
-                        match (mr, V::NV) {
-                            (8, 3) => panel_tile::<V, 8, 3>(&panel, w, y, plane, &tile, n),
-                            (8, _) => panel_tile::<V, 8, 2>(&panel, w, y, plane, &tile, n),
-                            (4, 3) => panel_tile::<V, 4, 3>(&panel, w, y, plane, &tile, n),
-                            (4, _) => panel_tile::<V, 4, 2>(&panel, w, y, plane, &tile, n),
-                            (_, 3) => panel_tile::<V, 1, 3>(&panel, w, y, plane, &tile, n),
-                            (_, _) => panel_tile::<V, 1, 2>(&panel, w, y, plane, &tile, n),
+                        macro_rules! tile {
+                            ($mr:literal) => {
+                                match n.div_ceil(V::N) {
+                                    1 => panel_tile::<V, $mr, 1>(
+                                        &panel, width, w, y, plane, &tile, n,
+                                    ),
+                                    2 => panel_tile::<V, $mr, 2>(
+                                        &panel, width, w, y, plane, &tile, n,
+                                    ),
+                                    _ => panel_tile::<V, $mr, 3>(
+                                        &panel, width, w, y, plane, &tile, n,
+                                    ),
+                                }
+                            };
+                        }
+                        match mr {
+                            8 => tile!(8),
+                            4 => tile!(4),
+                            _ => tile!(1),
                         }
                     };
                     co += mr;
@@ -505,14 +524,14 @@ unsafe fn pointwise<V: Lanes>(
 }
 
 /// `MR` output channels × `NV` vectors of points (`n` of them) of a flattened 1×1 layer, from
-/// a panel of `t.channels` input channels `NV N` floats apart, weights packed `[channel][MR]`.
+/// a panel of `t.channels` input channels `width` floats apart, weights packed `[channel][MR]`.
 ///
 /// # Safety
-/// The instruction set is enabled; `NV = V::NV`; the panel holds the tile's channels, `w`
-/// their `MR` weights each, `y` points `0..n` of `MR` planes `plane` apart.
+/// The instruction set is enabled.
 #[inline(always)]
 unsafe fn panel_tile<V: Lanes, const MR: usize, const NV: usize>(
     panel: &[f32; PANEL],
+    width: usize,
     w: &[f32],
     y: &mut [f32],
     plane: usize,
@@ -520,12 +539,13 @@ unsafe fn panel_tile<V: Lanes, const MR: usize, const NV: usize>(
     n: usize,
 ) {
     let (c0, c1) = t.channels;
-    let width = NV * V::N;
+    assert!(NV * V::N <= width && n <= NV * V::N);
     assert!((c1 - c0) * width <= PANEL && w.len() >= (c1 - c0) * MR);
     assert!(y.len() >= (MR - 1) * plane + n);
     let lanes = lanes::<V, NV>(n);
-    // SAFETY: the assertions above: the panel holds `c1 - c0` rows of `width` floats, `w` as
-    // many rows of `MR`, and the tile's points of each of its planes are inside `y`.
+    // SAFETY: the assertions above: the panel holds `c1 - c0` rows of `width` floats (of
+    // which the tile reads the first `NV N`), `w` as many rows of `MR`, and the tile's points
+    // of each of its planes are inside `y`.
     unsafe {
         let mut acc = load_sums::<V, MR, NV>(t, y.as_ptr(), plane, &lanes);
         let (mut xp, mut wp) = (panel.as_ptr(), w.as_ptr());
@@ -540,8 +560,9 @@ unsafe fn panel_tile<V: Lanes, const MR: usize, const NV: usize>(
 }
 
 /// Floats of the packed weights of one register tile and chunk of input channels: 32
-/// channels of a 3×3 kernel for 16 output channels (18 KiB, on the stack).
-pub(super) const PACK: usize = 16 * 9 * 16;
+/// channels of a 3×3 kernel for 8 output channels (9 KiB; on the stack where weights are
+/// packed as the layer runs).
+pub(super) const PACK: usize = 32 * 9 * 8;
 
 /// The weights as a layer's tiles read them: packed at load time, or in PyTorch's layout with
 /// a buffer to pack a chunk of a tile into.
@@ -692,7 +713,7 @@ unsafe fn rows<V: Lanes, const MR: usize, const KW: usize, const SW: usize>(
                     1 => flat_tile::<V, MR, KW, 1>(g, x, w, y, t, f, width),
                     2 => flat_tile::<V, MR, KW, 2>(g, x, w, y, t, f, width),
                     3 => flat_tile::<V, MR, KW, 3>(g, x, w, y, t, f, width),
-                    _ => unreachable!("tiles of several channels are at most two vectors wide"),
+                    _ => unreachable!("tiles of several channels are at most 3 vectors wide"),
                 }
             }
             f += width;
@@ -723,7 +744,7 @@ unsafe fn rows<V: Lanes, const MR: usize, const KW: usize, const SW: usize>(
                     2 => tile!(2),
                     3 if MR > 1 => tile!(3),
                     _ if MR == 1 => tile!(4),
-                    _ => unreachable!("wide tiles are one vector deep on this level"),
+                    _ => unreachable!("tiles of several channels are at most 3 vectors wide"),
                 }
             }
             ow += width;
