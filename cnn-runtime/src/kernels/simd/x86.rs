@@ -488,10 +488,10 @@ unsafe fn pointwise<V: Lanes>(
                     }
                     let w = &packed[first * ipg + c0 * mr..first * ipg + c1 * mr];
                     let y = &mut output[first * plane + f..];
-                    // SAFETY: the tile reads the panel's `c1 - c0` channels, its packed
-                    // weights `w` and writes points `f..f + n` of its `mr` channels' planes.
                     // The last tile of a plane takes only the vectors it fills (a 7×7
                     // plane is a tile of 48 points and one of 1).
+                    // SAFETY: the tile reads the panel's `c1 - c0` channels, its packed
+                    // weights `w` and writes points `f..f + n` of its `mr` channels' planes.
                     unsafe {
                         macro_rules! tile {
                             ($mr:literal) => {
