@@ -20,6 +20,14 @@ cnn! {
     pub struct Pointwise { input: [256, 56, 56], conv: Conv2d(64, 1) }
 }
 cnn! {
+    /// CIFAR ResNet-20's stage 2: rows of 16 points, one vector each.
+    pub struct Rows16 { input: [32, 16, 16], conv: Conv2d(32, 3, padding = 1) }
+}
+cnn! {
+    /// ResNet-50's stage 4 entry: stride 2 to rows of 14 points.
+    pub struct Strided14 { input: [256, 28, 28], conv: Conv2d(256, 3, stride = 2, padding = 1) }
+}
+cnn! {
     /// A stage's first 3×3 layer, stride 2.
     pub struct Strided { input: [64, 56, 56], conv: Conv2d(128, 3, stride = 2, padding = 1) }
 }
@@ -94,7 +102,9 @@ fn kernels(c: &mut Criterion) {
     peak(c);
     layer::<Conv3x3>(c, "conv3x3", "c64_56x56_p1", flops::<Conv3x3>());
     layer::<Pointwise>(c, "conv1x1", "c256_64_56x56", flops::<Pointwise>());
+    layer::<Rows16>(c, "conv3x3", "c32_16x16_p1", flops::<Rows16>());
     layer::<Strided>(c, "conv3x3_s2", "c64_128_56x56", flops::<Strided>());
+    layer::<Strided14>(c, "conv3x3_s2", "c256_28x28", flops::<Strided14>());
     layer::<Stem>(c, "stem7x7_s2", "c3_64_224x224", flops::<Stem>());
     layer::<First>(c, "conv5x5", "c1_6_28x28_p2", flops::<First>());
     layer::<Depthwise>(c, "depthwise3x3", "c96_24x24", flops::<Depthwise>());
