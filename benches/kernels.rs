@@ -24,7 +24,7 @@ cnn! {
     pub struct Rows16 { input: [32, 16, 16], conv: Conv2d(32, 3, padding = 1) }
 }
 cnn! {
-    /// ResNet-50's stage 4 entry: stride 2 to rows of 14 points.
+    /// ResNet-50's stage 3 entry: stride 2 to rows of 14 points.
     pub struct Strided14 { input: [256, 28, 28], conv: Conv2d(256, 3, stride = 2, padding = 1) }
 }
 cnn! {
