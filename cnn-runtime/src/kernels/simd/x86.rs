@@ -509,7 +509,7 @@ unsafe fn pointwise<V: Lanes>(
                             };
                         }
                         match mr {
-                            8 => tile!(8),
+                            8 if V::MR >= 8 => tile!(8),
                             4 => tile!(4),
                             _ => tile!(1),
                         }
@@ -631,9 +631,11 @@ unsafe fn tiles<V: Lanes>(
             // weights from `w` and writes its channels' planes in `y`, all inside the shapes
             // of `g`.
             unsafe {
+                // `tile_width` gives at most `V::MR` (8 or 4): no other width is instantiated,
+                // as each one is a whole tree of tiles for the compiler to build.
+                debug_assert!(mr <= V::MR && V::MR <= 8);
                 match mr {
-                    16 => by_width::<V, 16>(g, x, w, y, &tile, block),
-                    8 => by_width::<V, 8>(g, x, w, y, &tile, block),
+                    8 if V::MR >= 8 => by_width::<V, 8>(g, x, w, y, &tile, block),
                     4 => by_width::<V, 4>(g, x, w, y, &tile, block),
                     _ => by_width::<V, 1>(g, x, w, y, &tile, block),
                 }
