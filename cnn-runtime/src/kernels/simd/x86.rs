@@ -631,8 +631,9 @@ unsafe fn tiles<V: Lanes>(
             // weights from `w` and writes its channels' planes in `y`, all inside the shapes
             // of `g`.
             unsafe {
-                // `tile_width` gives at most `V::MR` (8 or 4): no other width is instantiated,
-                // as each one is a whole tree of tiles for the compiler to build.
+                // `tile_width` gives at most `V::MR` (8 or 4), so no wider tile is dispatched:
+                // each width is a whole tree of tiles for the compiler to build. (At AVX2 the
+                // 8-channel arm is still instantiated, and left for the optimiser to drop.)
                 debug_assert!(mr <= V::MR && V::MR <= 8);
                 match mr {
                     8 if V::MR >= 8 => by_width::<V, 8>(g, x, w, y, &tile, block),
