@@ -511,7 +511,8 @@ unsafe fn pointwise<V: Lanes>(
                         match mr {
                             8 if V::MR >= 8 => tile!(8),
                             4 => tile!(4),
-                            _ => tile!(1),
+                            1 => tile!(1),
+                            _ => unreachable!("tile_width gives 8, 4 or 1 channels, at most V::MR"),
                         }
                     };
                     co += mr;
@@ -631,14 +632,14 @@ unsafe fn tiles<V: Lanes>(
             // weights from `w` and writes its channels' planes in `y`, all inside the shapes
             // of `g`.
             unsafe {
-                // `tile_width` gives at most `V::MR` (8 or 4), so no wider tile is dispatched:
-                // each width is a whole tree of tiles for the compiler to build. (At AVX2 the
+                // Only the widths `tile_width` gives (8, 4, 1; never more than `V::MR`): each
+                // width is a whole tree of tiles for the compiler to build. (At AVX2 the
                 // 8-channel arm is still instantiated, and left for the optimiser to drop.)
-                debug_assert!(mr <= V::MR && V::MR <= 8);
                 match mr {
                     8 if V::MR >= 8 => by_width::<V, 8>(g, x, w, y, &tile, block),
                     4 => by_width::<V, 4>(g, x, w, y, &tile, block),
-                    _ => by_width::<V, 1>(g, x, w, y, &tile, block),
+                    1 => by_width::<V, 1>(g, x, w, y, &tile, block),
+                    _ => unreachable!("tile_width gives 8, 4 or 1 channels, at most V::MR"),
                 }
             };
             c0 = c1;
