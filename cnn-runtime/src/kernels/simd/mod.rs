@@ -28,9 +28,11 @@ pub enum Level {
 
 static DETECTED: AtomicU8 = AtomicU8::new(0);
 
-/// The fastest level this processor runs, detected once (with `std`; without it, the level the
-/// code was compiled for). The `portable` feature forces [`Level::Portable`], so that a build can
-/// test the portable code on any machine.
+/// The level the kernels run at: the fastest this processor has, detected once (with `std`;
+/// without it, the level the code was compiled for). The `portable` feature forces
+/// [`Level::Portable`]; with `std`, the environment variable `CNN_KERNELS` (`portable`, `avx2`
+/// or `avx512`) caps it at the first call, so that one build can test every level's code. A
+/// cap never raises the level above what the processor has.
 pub fn level() -> Level {
     match DETECTED.load(Ordering::Relaxed) {
         1 => Level::Portable,
@@ -48,6 +50,35 @@ fn detect() -> Level {
     if cfg!(feature = "portable") {
         return Level::Portable;
     }
+    let found = hardware();
+    #[cfg(feature = "std")]
+    if let Some(cap) = requested() {
+        return found.min(cap);
+    }
+    found
+}
+
+/// The level `CNN_KERNELS` asks for, if it is set; a value that names no level is reported on
+/// standard error once and ignored.
+#[cfg(feature = "std")]
+fn requested() -> Option<Level> {
+    let value = std::env::var("CNN_KERNELS").ok()?;
+    match value.trim().to_ascii_lowercase().as_str() {
+        "portable" => Some(Level::Portable),
+        "avx2" => Some(Level::Avx2),
+        "avx512" => Some(Level::Avx512),
+        "" => None,
+        _ => {
+            std::eprintln!(
+                "cnn: CNN_KERNELS={value:?} names no kernel level (portable, avx2, avx512); ignored"
+            );
+            None
+        }
+    }
+}
+
+/// The fastest level this processor runs.
+fn hardware() -> Level {
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     {
         if std::is_x86_feature_detected!("avx512f") {

@@ -2,7 +2,7 @@
 
 use std::vec::Vec;
 
-use super::{Level, conv_fused, level};
+use super::{Level, conv_fused, hardware, level};
 use crate::Activation;
 use crate::kernels::{ConvSpec, Epilogue, Extent, Norm, conv_at, conv_pack};
 
@@ -200,24 +200,40 @@ fn simd_levels_equal_the_portable_code_on_awkward_sizes() {
         compare::<BlockedRows>(),
         compare::<BlockedColumns>(),
     ];
-    // The SIMD paths this test claims to check did run, on a processor that has them.
-    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-    {
-        let expect: Vec<Level> = [Level::Avx2, Level::Avx512]
-            .into_iter()
-            .filter(|&l| l <= level())
-            .collect();
-        if std::is_x86_feature_detected!("avx512f") {
-            assert_eq!(level(), Level::Avx512);
-        }
-        for ran in &runs {
-            assert_eq!(ran, &expect);
-        }
+    // The SIMD paths this test claims to check did run, on a processor that has them (and only
+    // the levels at or below the one the kernels run at).
+    for ran in &runs {
+        assert_eq!(ran, &simd_levels());
     }
-    #[cfg(feature = "portable")]
-    {
-        assert_eq!(level(), Level::Portable);
-        assert!(runs.iter().all(Vec::is_empty));
+}
+
+/// The SIMD levels the kernels may use here: those at or below [`level`].
+fn simd_levels() -> Vec<Level> {
+    [Level::Avx2, Level::Avx512]
+        .into_iter()
+        .filter(|&l| cfg!(target_arch = "x86_64") && l <= level())
+        .collect()
+}
+
+/// The level is the processor's best unless the `portable` feature or `CNN_KERNELS` caps it;
+/// CI runs the tests with `CNN_KERNELS=portable` to test the portable code on this machine.
+#[test]
+fn the_level_is_the_best_the_processor_has_unless_capped() {
+    let cap = std::env::var("CNN_KERNELS").unwrap_or_default();
+    let best = if cfg!(feature = "portable") {
+        Level::Portable
+    } else {
+        hardware()
+    };
+    let want = match cap.trim().to_ascii_lowercase().as_str() {
+        "portable" => Level::Portable,
+        "avx2" => best.min(Level::Avx2),
+        _ => best,
+    };
+    assert_eq!(level(), want, "CNN_KERNELS={cap:?}");
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        assert_eq!(hardware(), Level::Avx512);
     }
 }
 
@@ -264,16 +280,9 @@ fn simd_linear_equals_the_portable_code() {
         compare_linear::<100, 9>(),
         compare_linear::<1280, 10>(),
     ];
-    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
     for ran in &runs {
-        let expect: Vec<Level> = [Level::Avx2, Level::Avx512]
-            .into_iter()
-            .filter(|&l| l <= level())
-            .collect();
-        assert_eq!(ran, &expect);
+        assert_eq!(ran, &simd_levels());
     }
-    #[cfg(feature = "portable")]
-    assert!(runs.iter().all(Vec::is_empty));
 }
 
 #[test]
@@ -292,7 +301,7 @@ fn fma_peak_computes_its_chains_exactly() {
     for (l, lanes) in [(Level::Avx2, 8), (Level::Avx512, 16)] {
         match super::fma_peak(l, rounds, m, c) {
             Some((sum, flops)) => {
-                assert!(l <= level() && !cfg!(feature = "portable"));
+                assert!(l <= level());
                 assert_eq!(flops, (2 * rounds * super::FMA_CHAINS * lanes) as u64);
                 let expect = want * lanes as f32;
                 assert!(
@@ -314,7 +323,7 @@ fn fma_peak_computes_its_chains_exactly() {
 /// channel's group) (and its results are checked with
 /// the others above), and leaves the ones it cannot take to the general kernel.
 #[test]
-#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+#[cfg(target_arch = "x86_64")]
 fn depthwise_kernel_takes_what_it_claims() {
     use super::{Geometry, x86};
     fn takes<S: ConvSpec>(l: Level) -> bool {
