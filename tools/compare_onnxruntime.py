@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Times the criterion benchmarks' networks in ONNX Runtime in the same run, and prints medians
-and ratios.
+"""Times the criterion benchmarks' networks in ONNX Runtime, tract and candle in the same run,
+and prints medians and ratios.
 
     python3 tools/compare_onnxruntime.py      (needs onnx, onnxruntime, numpy, safetensors, and
                                                torch with torchvision for the zoo networks)
+    python3 tools/compare_onnxruntime.py --no-rust-engines     (ONNX Runtime only)
 
 It builds each network as an ONNX graph with the same weights and input, checks that ONNX
-Runtime's output equals cnn's reference data, times ONNX Runtime on one thread (batch 1, median
-of many runs), then runs `cargo bench` for the same networks and reads criterion's medians.
+Runtime's output equals cnn's reference data (or PyTorch's), times ONNX Runtime on one thread
+(batch 1, median of many runs), then runs `cargo bench` for the same networks and reads
+criterion's medians. The graphs, weights, inputs and expected outputs go to `target/compare/`,
+where `compare/` (a crate of its own, outside the workspace) runs tract on the same ONNX graphs
+and candle on the same networks written with candle-nn, each checked and timed the same way.
 """
 import json
 import os
@@ -114,7 +118,7 @@ def torch_model(name):
     return model, x
 
 
-def exported_session(name, batch=1, threads=1):
+def exported_session(name, batch=1, threads=1, record=False):
     """ONNX Runtime on the PyTorch model exported to ONNX (inputs of `batch` images, `threads`
     threads); checks that it agrees with PyTorch."""
     import io
@@ -125,6 +129,10 @@ def exported_session(name, batch=1, threads=1):
     x = x.repeat(batch, 1, 1, 1)
     buf = io.BytesIO()
     torch.onnx.export(model, x, buf, dynamo=False, opset_version=17)
+    if batch == 1 and threads == 1 and record:
+        with torch.no_grad():
+            weights = {k: t.numpy() for k, t in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+            write_case(name, buf.getvalue(), x.numpy(), model(x).numpy(), weights)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -137,19 +145,54 @@ def exported_session(name, batch=1, threads=1):
     return lambda: sess.run(None, feed)
 
 
-def session(nodes, weights, x, out_shape):
+def graph_model(nodes, weights, x, out_shape):
     graph = helper.make_graph(
         nodes, "net",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
         [numpy_helper.from_array(np.ascontiguousarray(v), k) for k, v in weights.items()],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def session(onnx_bytes):
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(onnx_bytes, opts, providers=["CPUExecutionProvider"])
+
+
+CASES = os.path.join(ROOT, "target", "compare")
+
+
+def write_case(bench_id, onnx_bytes, x, want, weights):
+    """One case for `compare/`: the ONNX graph, the input and the output it must give, and the
+    state_dict (PyTorch's names) for the candle networks."""
+    from safetensors.numpy import save_file
+
+    os.makedirs(CASES, exist_ok=True)
+    stem = bench_id.replace("/", "_")
+    with open(os.path.join(CASES, f"{stem}.onnx"), "wb") as f:
+        f.write(onnx_bytes)
+    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)
+    save_file({"input": f32(x), "output": f32(want)}, os.path.join(CASES, f"{stem}.io.safetensors"))
+    save_file({k: f32(v) for k, v in weights.items()}, os.path.join(CASES, f"{stem}.weights.safetensors"))
+    with open(os.path.join(CASES, "cases.txt"), "a") as f:
+        f.write(f"{bench_id} {stem}\n")
+
+
+def rust_engines():
+    """tract's and candle's medians from `compare/`, one thread: {(benchmark, engine): seconds,
+    or the reason it did not run}."""
+    env = dict(os.environ, RAYON_NUM_THREADS="1")
+    out = subprocess.run(["cargo", "run", "--release", "--manifest-path", os.path.join(ROOT, "compare", "Cargo.toml"),
+                          "--", CASES], cwd=ROOT, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
+    found = {}
+    for line in out.splitlines():
+        bench_id, engine, value, *why = line.split("\t")
+        found[(bench_id, engine)] = float(value) if value not in ("unsupported", "wrong") else f"{value}: {' '.join(why)}"
+    return found
 
 
 def median_seconds(run, budget=3.0):
@@ -188,32 +231,46 @@ def peak_flops_per_second():
 
 
 def main():
+    others = "--no-rust-engines" not in sys.argv[1:]
+    if os.path.exists(os.path.join(CASES, "cases.txt")):
+        os.remove(os.path.join(CASES, "cases.txt"))
     cases = [lenet5(), conv3x3()]
     ort_times = {}
     for bench_id, nodes, w, x, want, out_shape in cases:
-        sess = session(nodes, w, x, out_shape)
+        onnx_bytes = graph_model(nodes, w, x, out_shape)
+        sess = session(onnx_bytes)
         y = sess.run(None, {"x": x})[0]
         if want is not None:
             assert np.allclose(y, want, rtol=1e-4, atol=1e-4), f"{bench_id}: ONNX Runtime disagrees with the reference"
+        write_case(bench_id, onnx_bytes, x, y if want is None else want, w)
         ort_times[bench_id] = median_seconds(lambda: sess.run(None, {"x": x}))
     for bench_id in ("resnet20/batch1", "mobilenet_v2_0.5_96/batch1", "resnet50/batch1"):
-        run = exported_session(bench_id)
+        run = exported_session(bench_id, record=True)
         ort_times[bench_id] = median_seconds(run, budget=5.0 if "resnet50" in bench_id else 3.0)
         cases.append((bench_id,))
+    rust = rust_engines() if others else {}
     subprocess.run(["cargo", "bench", "--bench", "lenet5", "--bench", "kernels", "--bench", "zoo"], cwd=ROOT,
                    check=True, stdout=subprocess.DEVNULL)
     peak = peak_flops_per_second()
     print(f"ONNX Runtime {ort.__version__}, one thread, batch 1; medians of the same run")
     if peak:
         print(f"one core's FMA peak (benches/kernels.rs, peak/*): {peak / 1e9:.0f} GFLOP/s")
-    print(f"| benchmark | cnn | ONNX Runtime | cnn / ONNX Runtime | cnn, % of peak | ONNX Runtime, % of peak |")
-    print(f"| --- | --- | --- | --- | --- | --- |")
+    print("| benchmark | cnn | ONNX Runtime | tract | candle | cnn / ONNX Runtime | cnn / tract | cnn / candle "
+          "| cnn, % of peak | ONNX Runtime, % of peak |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for bench_id, *_ in cases:
         ours, theirs = criterion_median(bench_id), ort_times[bench_id]
         flops = criterion_flops(bench_id)
         share = (lambda t: f"{100 * flops / t / peak:.0f}%") if flops and peak else (lambda t: "")
-        print(f"| {bench_id} | {fmt(ours)} | {fmt(theirs)} | {ours / theirs:.2f}x | {share(ours)} | {share(theirs)} |")
-    print("(ratio: cnn's time over ONNX Runtime's; below 1 is faster)")
+        other = [rust.get((bench_id, e), "not run") for e in ("tract", "candle")]
+        times = [fmt(t) if isinstance(t, float) else "—" for t in other]
+        ratios = [f"{ours / t:.2f}x" if isinstance(t, float) else "—" for t in other]
+        print(f"| {bench_id} | {fmt(ours)} | {fmt(theirs)} | {' | '.join(times)} | {ours / theirs:.2f}x | "
+              f"{' | '.join(ratios)} | {share(ours)} | {share(theirs)} |")
+    for (bench_id, engine), t in sorted(rust.items()):
+        if not isinstance(t, float):
+            print(f"{engine} on {bench_id}: {t}")
+    print("(ratios: cnn's time over the other engine's; below 1 is faster)")
     # Batch 32 on both cores: cnn's `parallel` feature against ONNX Runtime with 2 threads.
     ort_batch = {}
     for name in ("resnet20", "mobilenet_v2_0.5_96"):
