@@ -46,6 +46,7 @@ against_reference! {
     maxpool1d_all_options => { input: [3, 19], MaxPool1d(4, stride = 3, padding = 2, dilation = 2, ceil_mode = true) }
     maxpool1d_default_stride => { input: [2, 9], MaxPool1d(2) }
     maxpool2d_ceil => { input: [2, 7, 8], MaxPool2d(3, stride = 2, ceil_mode = true) }
+    maxpool2d_overlapping_windows => { input: [2, 9, 11], MaxPool2d(3, stride = 2) }
     maxpool2d_padding_dilation => { input: [2, 9, 10], MaxPool2d((3, 2), stride = (2, 1), padding = (1, 1), dilation = (2, 1)) }
     maxpool3d => { input: [2, 5, 6, 7], MaxPool3d((2, 3, 2), stride = (1, 2, 2), padding = (1, 1, 0), ceil_mode = true) }
     avgpool1d_options => { input: [2, 13], AvgPool1d(4, stride = 3, padding = 2, ceil_mode = true, count_include_pad = false) }

@@ -48,6 +48,9 @@ pub fn max_pool<S: PoolSpec>(input: &[f32], output: &mut [f32]) {
     // Output columns per run: their windows span at most `RUN` input columns.
     let per_run = ((RUN - span) / s.w + 1).min(o.w.max(1));
     let mut column = [f32::NEG_INFINITY; RUN];
+    // No padding or dilation along the width and no window cut by the row's end (no
+    // `ceil_mode` overhang): each output column takes the same count of taps.
+    let whole = p.w == 0 && d.w == 1 && o.w > 0 && (o.w - 1) * s.w + k.w <= i.w;
     for (x, y) in input
         .chunks_exact(i.volume())
         .zip(output.chunks_exact_mut(o.volume()))
@@ -77,6 +80,22 @@ pub fn max_pool<S: PoolSpec>(input: &[f32], output: &mut [f32]) {
                                 *m = max_nan(*m, v);
                             }
                         }
+                    }
+                    if whole {
+                        // Every window inside the row: `k.w` taps from column `j s.w` of the
+                        // run, a constant count (the windows side by side when `s.w == k.w`).
+                        if s.w == k.w {
+                            for (out, w) in out.iter_mut().zip(column.chunks_exact(k.w)) {
+                                *out = w.iter().fold(f32::NEG_INFINITY, |m, &v| max_nan(m, v));
+                            }
+                        } else {
+                            for (j, out) in out.iter_mut().enumerate() {
+                                *out = column[j * s.w..][..k.w]
+                                    .iter()
+                                    .fold(f32::NEG_INFINITY, |m, &v| max_nan(m, v));
+                            }
+                        }
+                        continue;
                     }
                     for (j, out) in out.iter_mut().enumerate() {
                         let start = window(ow0 + j, s.w, p.w);

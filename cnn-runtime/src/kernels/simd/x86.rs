@@ -1252,38 +1252,64 @@ unsafe fn depthwise<V: Lanes>(
                 // SAFETY: `(r1 - r0) <= capacity` rows of `row_len` fit in the buffer.
                 unsafe { pad_row::<V>(g, x, bp.add((r - r0) * row_len), r, ls) };
             }
-            // Every output channel of the group reads the same band.
-            for co in c * opg..(c + 1) * opg {
-                let w = &weight[co * taps..(co + 1) * taps];
-                let y = &mut output[co * g.out_plane..(co + 1) * g.out_plane];
-                let (scale, shift) = ep.channel(co);
+            // Every output channel of the group reads the same band: two at a time where the
+            // group has several (a channel multiplier, a first layer of one input channel), so
+            // that each vector loaded serves both.
+            let mut co = c * opg;
+            while co < (c + 1) * opg {
+                let pair = (c + 1) * opg - co >= 2;
+                let m = if pair { 2 } else { 1 };
+                let mut scale = [0.0; 2];
+                let mut shift = [0.0; 2];
+                for j in 0..m {
+                    (scale[j], shift[j]) = ep.channel(co + j);
+                }
+                // The channels' weights, `taps` apart, and output planes, `out_plane` apart.
+                let w = &weight[co * taps..(co + m) * taps];
+                let y = &mut output[co * g.out_plane..(co + m) * g.out_plane];
                 let mut oh = o0;
                 while oh < o1 {
-                    // Four rows at a time (eight or four chains of multiply-adds), then one.
+                    // Four rows at a time (eight or four chains of multiply-adds per channel),
+                    // then one.
                     let rows = if o1 - oh >= 4 { 4 } else { 1 };
                     // SAFETY: output rows `oh..oh + rows` read padded rows from `oh s.h` to
                     // `(oh + rows - 1) s.h + span`, in the band; the tile's vectors read
-                    // columns below `reach`, inside the rows written.
+                    // columns below `reach`, inside the rows written; `m` channels' weights
+                    // and output planes are in `w` and `y`.
                     unsafe {
                         let base = bp.add((oh * s.h - r0) * row_len);
                         let row = y.as_mut_ptr().add(oh * g.out_w);
-                        let step = (s.h * row_len, g.out_w);
+                        let step = (s.h * row_len, g.out_w, g.out_plane);
                         let mut ow = 0;
                         while ow < g.out_w {
                             let width = (2 * V::N).min(g.out_w - ow);
                             let (b, o) = (base.add(ow), row.add(ow));
-                            let at = (w, offsets, scale, shift, ep.act);
-                            match (width > V::N, rows) {
-                                (false, 1) => depthwise_tile::<V, 1, 1>(b, at, o, step, width),
-                                (false, _) => depthwise_tile::<V, 1, 4>(b, at, o, step, width),
-                                (true, 1) => depthwise_tile::<V, 2, 1>(b, at, o, step, width),
-                                (true, _) => depthwise_tile::<V, 2, 4>(b, at, o, step, width),
+                            let at = (w.as_ptr(), offsets, scale, shift, ep.act);
+                            macro_rules! tile {
+                                ($m:literal) => {
+                                    match (width > V::N, rows) {
+                                        (false, 1) => {
+                                            depthwise_tile::<V, 1, 1, $m>(b, at, o, step, width)
+                                        }
+                                        (false, _) => {
+                                            depthwise_tile::<V, 1, 4, $m>(b, at, o, step, width)
+                                        }
+                                        (true, 1) => {
+                                            depthwise_tile::<V, 2, 1, $m>(b, at, o, step, width)
+                                        }
+                                        (true, _) => {
+                                            depthwise_tile::<V, 2, 4, $m>(b, at, o, step, width)
+                                        }
+                                    }
+                                };
                             }
+                            if pair { tile!(2) } else { tile!(1) }
                             ow += width;
                         }
                     }
                     oh += rows;
                 }
+                co += m;
             }
             o0 = o1;
         }
@@ -1339,40 +1365,50 @@ unsafe fn pad_row<V: Lanes>(g: &Geometry, x: &[f32], dst: *mut f32, r: usize, ls
     }
 }
 
-/// `R` output rows × `NV` vectors of a depthwise channel, `width` columns from `y`: every
-/// tap a broadcast weight and one load per row and vector at `base + offsets[tap]` (rows
-/// `step.0` floats apart in the buffer, `step.1` in the output); the epilogue in registers.
+/// `R` output rows × `NV` vectors of `M` output channels that read the same input channel,
+/// `width` columns from `y`: every tap a broadcast weight per channel and one load per row and
+/// vector at `base + offsets[tap]` (rows `step.0` floats apart in the buffer, `step.1` in the
+/// output), shared by the channels; the epilogue in registers. Channel `m`'s weights are at
+/// `w + m taps`, its output at `y + m step.2`.
 ///
 /// # Safety
 /// The instruction set is enabled; `NV` vectors at `base + r step.0 + offsets[tap]` are
-/// readable for every row `r < R` and tap; `width` floats at `y + r step.1` are writable.
+/// readable for every row `r < R` and tap; `M * offsets.len()` weights at `w` are readable;
+/// `width` floats at `y + m step.2 + r step.1` are writable for every `m < M`, `r < R`.
 #[inline(always)]
-unsafe fn depthwise_tile<V: Lanes, const NV: usize, const R: usize>(
+#[allow(clippy::type_complexity)]
+unsafe fn depthwise_tile<V: Lanes, const NV: usize, const R: usize, const M: usize>(
     base: *const f32,
-    (w, offsets, scale, shift, act): (&[f32], &[usize], f32, f32, Activation),
+    (w, offsets, scale, shift, act): (*const f32, &[usize], [f32; 2], [f32; 2], Activation),
     y: *mut f32,
-    step: (usize, usize),
+    step: (usize, usize, usize),
     width: usize,
 ) {
+    let taps = offsets.len();
     // SAFETY: forwarded from the caller.
     unsafe {
-        let mut acc = [[V::splat(0.0); NV]; R];
-        for (&wt, &off) in w.iter().zip(offsets) {
-            let wv = V::splat(wt);
-            for (r, row) in acc.iter_mut().enumerate() {
+        let mut acc = [[[V::splat(0.0); NV]; R]; M];
+        for (t, &off) in offsets.iter().enumerate() {
+            let wv: [V; M] = core::array::from_fn(|m| V::splat(*w.add(m * taps + t)));
+            for r in 0..R {
                 let at = base.add(r * step.0 + off);
-                for (v, a) in row.iter_mut().enumerate() {
-                    *a = V::load(at.add(v * V::N), V::N).fma(wv, *a);
+                for v in 0..NV {
+                    let x = V::load(at.add(v * V::N), V::N);
+                    for m in 0..M {
+                        acc[m][r][v] = x.fma(wv[m], acc[m][r][v]);
+                    }
                 }
             }
         }
-        let (scale, shift) = (V::splat(scale), V::splat(shift));
         let lanes = lanes::<V, NV>(width);
-        for (r, row) in acc.iter().enumerate() {
-            for (v, a) in row.iter().enumerate() {
-                a.fma(scale, shift)
-                    .activate(act)
-                    .store(y.add(r * step.1 + v * V::N), lanes[v]);
+        for (m, channel) in acc.iter().enumerate() {
+            let (scale, shift) = (V::splat(scale[m]), V::splat(shift[m]));
+            for (r, row) in channel.iter().enumerate() {
+                for (v, a) in row.iter().enumerate() {
+                    a.fma(scale, shift)
+                        .activate(act)
+                        .store(y.add(m * step.2 + r * step.1 + v * V::N), lanes[v]);
+                }
             }
         }
     }
