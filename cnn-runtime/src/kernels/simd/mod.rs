@@ -296,11 +296,6 @@ pub(super) struct Geometry {
     /// most 8 × 8: tap `(kh, kw)` of output point `f` of the flattened plane reads input point
     /// `f + (kh - p.h) in_w + kw - p.w`, so tiles may span rows (masking what falls outside).
     same: bool,
-    /// Stride and dilation 1, no padding, one plane deep (a "valid" convolution): tap
-    /// `(kh, kw)` of point `f` of the plane in input coordinates (rows `in_w` long, the last
-    /// `in_w - out_w` columns of each unused) reads input point `f + kh in_w + kw`, always
-    /// inside the plane, so tiles may span rows with no masks at all.
-    wide: bool,
     /// A 1×1 layer of stride 1 without padding, flattened to one row: output point `f` of a
     /// plane reads input point `f`.
     flat: bool,
@@ -333,7 +328,6 @@ impl Geometry {
             lo: 0,
             hi: 0,
             same: false,
-            wide: false,
             flat: false,
             kernel: k,
             stride: S::STRIDE,
@@ -360,12 +354,6 @@ impl Geometry {
             && k.d == 1
             && k.h <= 8
             && k.w <= 8;
-        g.wide = one(S::STRIDE)
-            && one(S::DILATION)
-            && p.d + p.h + p.w == 0
-            && i.d == 1
-            && k.d == 1
-            && o.w < i.w;
         // Tap kw of output ow reads column ow * s + kw - p.w: inside for every tap from
         // ceil(p.w / s) to (i.w + p.w - k.w) / s.
         let s = S::STRIDE.w;

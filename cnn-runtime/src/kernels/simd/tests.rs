@@ -46,8 +46,8 @@ spec!(Three: 5 => 9, groups 1, in [1, 17, 33], out [1, 17, 33], kernel [1, 3, 3]
 spec!(Wide: 3 => 8, groups 1, in [1, 6, 56], out [1, 6, 56], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
 spec!(Five: 1 => 6, groups 1, in [1, 28, 28], out [1, 28, 28], kernel [1, 5, 5], stride [1, 1, 1], pad [0, 2, 2], dil [1, 1, 1]);
 spec!(NoPad: 6 => 16, groups 1, in [1, 14, 14], out [1, 10, 10], kernel [1, 5, 5], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
-// Valid convolutions over the plane in input coordinates: 8- and 4-channel tiles with a short
-// last vector; a 7-wide kernel; input channels in several chunks (which take the row tiles).
+// Valid convolutions (no padding) with rows shorter than a vector: 8- and 4-channel tiles with
+// a short last vector; a 7-wide kernel; input channels in several chunks.
 spec!(WideValid: 3 => 13, groups 1, in [1, 11, 23], out [1, 9, 19], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu);
 spec!(WideSeven: 2 => 8, groups 1, in [1, 12, 30], out [1, 6, 24], kernel [1, 7, 7], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
 spec!(WideChunks: 40 => 9, groups 1, in [1, 9, 13], out [1, 5, 9], kernel [1, 5, 5], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);

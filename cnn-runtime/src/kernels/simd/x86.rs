@@ -724,35 +724,6 @@ unsafe fn rows<V: Lanes, const MR: usize, const KW: usize, const SW: usize>(
         }
         return;
     }
-    if g.wide
-        && !g.out_w.is_multiple_of(V::N)
-        && KW != 0
-        && MR > 1
-        && t.first
-        && t.last
-        && b.cols == (0, g.out_w)
-    {
-        // Rows that do not fill whole vectors, of a valid convolution whose input channels
-        // take one pass: tiles over the plane in input coordinates instead (see
-        // `Geometry::wide`), up to the block's last output point.
-        let end = (b.rows.1 - 1) * g.in_w + g.out_w;
-        let mut f = b.rows.0 * g.in_w;
-        while f < end {
-            let width = (most * V::N).min(end - f);
-            // SAFETY: points `f..f + width` read inside the input plane and write output
-            // points of the block's rows (see `wide_tile`).
-            unsafe {
-                match width.div_ceil(V::N) {
-                    1 => wide_tile::<V, MR, KW, 1>(g, x, w, y, t, f, width),
-                    2 => wide_tile::<V, MR, KW, 2>(g, x, w, y, t, f, width),
-                    3 => wide_tile::<V, MR, KW, 3>(g, x, w, y, t, f, width),
-                    _ => unreachable!("tiles of several channels are at most 3 vectors wide"),
-                }
-            }
-            f += width;
-        }
-        return;
-    }
     for r in b.rows.0..b.rows.1 {
         let (od, oh) = (r / g.rows_h, r % g.rows_h);
         let mut ow = b.cols.0;
@@ -969,63 +940,6 @@ unsafe fn flat_tile<V: Lanes, const MR: usize, const KW: usize, const NV: usize>
             }
         }
         store_sums::<V, MR, NV>(&acc, t, yp.wrapping_add(f0), g.out_plane, &lanes);
-    }
-}
-
-/// `MR` channels × `NV` vectors of a valid convolution's plane in input coordinates (see
-/// `Geometry::wide`), points `f0..f0 + width`, all of the layer's input channels in one pass:
-/// no masks but the tile's last lanes; the sums, with the epilogue, go through a stack buffer
-/// to the output columns of each row the tile spans.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn wide_tile<V: Lanes, const MR: usize, const KW: usize, const NV: usize>(
-    g: &Geometry,
-    x: &[f32],
-    w: &[f32],
-    y: &mut [f32],
-    t: &Tile,
-    f0: usize,
-    width: usize,
-) {
-    let taps = g.kernel.volume();
-    let lanes = lanes::<V, NV>(width);
-    let (c0, c1) = t.channels;
-    let mut sums = [0.0f32; 8 * 3 * 16];
-    debug_assert!(MR * NV * V::N <= sums.len() && t.first && t.last);
-    // SAFETY (whole body): point `f < (out_h - 1) in_w + out_w` reads input point `f + kh in_w
-    // + kw <= in_plane - 1` of channel `cl`'s plane (`out = in - k + 1` along both axes), and
-    // only lanes below `width` are read; packed weights as in `row_tile`; the tile's sums fill
-    // `MR` rows of `NV N <= 48` floats of `sums`.
-    unsafe {
-        let mut acc = [[V::splat(0.0); NV]; MR];
-        let x0 = x.as_ptr().add(c0 * g.in_plane + f0);
-        for kh in 0..g.kernel.h {
-            for kw in 0..KW {
-                let mut at = x0.add(kh * g.in_w + kw);
-                let mut wp = w.as_ptr().add((kh * KW + kw) * MR);
-                for _ in c0..c1 {
-                    let xv: [V; NV] = core::array::from_fn(|v| V::load(at.add(v * V::N), lanes[v]));
-                    fma_tap(&mut acc, wp, &xv);
-                    at = at.add(g.in_plane);
-                    wp = wp.add(taps * MR);
-                }
-            }
-        }
-        store_sums::<V, MR, NV>(&acc, t, sums.as_mut_ptr(), NV * V::N, &lanes);
-    }
-    // Point `f` is output column `f % in_w` of row `f / in_w`, if that column is below `out_w`.
-    let mut f = f0;
-    while f < f0 + width {
-        let (oh, ow) = (f / g.in_w, f % g.in_w);
-        let next = (f0 + width).min((oh + 1) * g.in_w);
-        if ow < g.out_w {
-            let n = next.min(oh * g.in_w + g.out_w) - f;
-            for j in 0..MR {
-                let from = &sums[j * NV * V::N + f - f0..][..n];
-                y[j * g.out_plane + oh * g.out_w + ow..][..n].copy_from_slice(from);
-            }
-        }
-        f = next;
     }
 }
 
@@ -1389,7 +1303,11 @@ unsafe fn depthwise<V: Lanes>(
                                     }
                                 };
                             }
-                            if pair { tile!(2) } else { tile!(1) }
+                            if pair {
+                                tile!(2)
+                            } else {
+                                tile!(1)
+                            }
                             ow += width;
                         }
                     }
