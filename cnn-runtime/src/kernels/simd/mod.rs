@@ -59,7 +59,7 @@ fn detect() -> Level {
 }
 
 /// The level `CNN_KERNELS` asks for, if it is set; a value that names no level is reported on
-/// standard error once and ignored.
+/// standard error when the level is detected, and ignored.
 #[cfg(feature = "std")]
 fn requested() -> Option<Level> {
     let value = std::env::var("CNN_KERNELS").ok()?;

@@ -1381,6 +1381,8 @@ unsafe fn pad_row<V: Lanes>(g: &Geometry, x: &[f32], dst: *mut f32, r: usize, ls
 /// `width` floats at `y + m step.2 + r step.1` are writable for every `m < M`, `r < R`.
 #[inline(always)]
 #[allow(clippy::type_complexity)]
+// The row and vector indices address the sums of every channel at once.
+#[allow(clippy::needless_range_loop)]
 unsafe fn depthwise_tile<V: Lanes, const NV: usize, const R: usize, const M: usize>(
     base: *const f32,
     (w, offsets, scale, shift, act): (*const f32, &[usize], [f32; 2], [f32; 2], Activation),
