@@ -120,7 +120,8 @@ def torch_model(name):
 
 def exported_session(name, batch=1, threads=1, record=False):
     """ONNX Runtime on the PyTorch model exported to ONNX (inputs of `batch` images, `threads`
-    threads); checks that it agrees with PyTorch."""
+    threads); checks that it agrees with PyTorch. With `record`, also writes the case for
+    `compare/`."""
     import io
 
     import torch
@@ -129,7 +130,7 @@ def exported_session(name, batch=1, threads=1, record=False):
     x = x.repeat(batch, 1, 1, 1)
     buf = io.BytesIO()
     torch.onnx.export(model, x, buf, dynamo=False, opset_version=17)
-    if batch == 1 and threads == 1 and record:
+    if record:
         with torch.no_grad():
             weights = {k: t.numpy() for k, t in model.state_dict().items() if not k.endswith("num_batches_tracked")}
             write_case(name, buf.getvalue(), x.numpy(), model(x).numpy(), weights)

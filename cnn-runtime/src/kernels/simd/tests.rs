@@ -48,9 +48,9 @@ spec!(Five: 1 => 6, groups 1, in [1, 28, 28], out [1, 28, 28], kernel [1, 5, 5],
 spec!(NoPad: 6 => 16, groups 1, in [1, 14, 14], out [1, 10, 10], kernel [1, 5, 5], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
 // Valid convolutions (no padding) with rows shorter than a vector: 8- and 4-channel tiles with
 // a short last vector; a 7-wide kernel; input channels in several chunks.
-spec!(WideValid: 3 => 13, groups 1, in [1, 11, 23], out [1, 9, 19], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu);
-spec!(WideSeven: 2 => 8, groups 1, in [1, 12, 30], out [1, 6, 24], kernel [1, 7, 7], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
-spec!(WideChunks: 40 => 9, groups 1, in [1, 9, 13], out [1, 5, 9], kernel [1, 5, 5], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
+spec!(ValidShort: 3 => 13, groups 1, in [1, 11, 23], out [1, 9, 19], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu);
+spec!(ValidSeven: 2 => 8, groups 1, in [1, 12, 30], out [1, 6, 24], kernel [1, 7, 7], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
+spec!(ValidChunks: 40 => 9, groups 1, in [1, 9, 13], out [1, 5, 9], kernel [1, 5, 5], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
 spec!(StrideH: 4 => 5, groups 1, in [1, 11, 15], out [1, 6, 15], kernel [1, 3, 3], stride [1, 2, 1], pad [0, 1, 1], dil [1, 2, 1]);
 spec!(Depthwise: 7 => 7, groups 7, in [1, 9, 16], out [1, 9, 16], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
 spec!(Grouped: 6 => 12, groups 3, in [1, 4, 19], out [1, 4, 19], kernel [1, 3, 2], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
@@ -173,9 +173,9 @@ fn simd_levels_equal_the_portable_code_on_awkward_sizes() {
         compare::<Wide>(),
         compare::<Five>(),
         compare::<NoPad>(),
-        compare::<WideValid>(),
-        compare::<WideSeven>(),
-        compare::<WideChunks>(),
+        compare::<ValidShort>(),
+        compare::<ValidSeven>(),
+        compare::<ValidChunks>(),
         compare::<StrideH>(),
         compare::<Depthwise>(),
         compare::<Grouped>(),
