@@ -28,6 +28,30 @@ cnn! {
     pub struct Strided14 { input: [256, 28, 28], conv: Conv2d(256, 3, stride = 2, padding = 1) }
 }
 cnn! {
+    /// ResNet-50's stage 3: 3×3 on a 14×14 plane.
+    pub struct Plane14 { input: [256, 14, 14], conv: Conv2d(256, 3, padding = 1) }
+}
+cnn! {
+    /// ResNet-50's stage 4: 3×3 on a 7×7 plane.
+    pub struct Plane7 { input: [512, 7, 7], conv: Conv2d(512, 3, padding = 1) }
+}
+cnn! {
+    /// ResNet-50's stage 4 bottleneck reduction: 1×1 on a 7×7 plane.
+    pub struct Pointwise7 { input: [2048, 7, 7], conv: Conv2d(512, 1) }
+}
+cnn! {
+    /// ResNet-50's stage 3 bottleneck expansion: 1×1 on a 14×14 plane.
+    pub struct Pointwise14 { input: [256, 14, 14], conv: Conv2d(1024, 1) }
+}
+cnn! {
+    /// CIFAR ResNet-20's stage 3: 3×3 on an 8×8 plane.
+    pub struct Plane8 { input: [64, 8, 8], conv: Conv2d(64, 3, padding = 1) }
+}
+cnn! {
+    /// LeNet-5's second layer: 6 -> 16 channels, 5×5, no padding, rows of 10.
+    pub struct Second { input: [6, 14, 14], conv: Conv2d(16, 5) }
+}
+cnn! {
     /// A stage's first 3×3 layer, stride 2.
     pub struct Strided { input: [64, 56, 56], conv: Conv2d(128, 3, stride = 2, padding = 1) }
 }
@@ -103,6 +127,12 @@ fn kernels(c: &mut Criterion) {
     layer::<Conv3x3>(c, "conv3x3", "c64_56x56_p1", flops::<Conv3x3>());
     layer::<Pointwise>(c, "conv1x1", "c256_64_56x56", flops::<Pointwise>());
     layer::<Rows16>(c, "conv3x3", "c32_16x16_p1", flops::<Rows16>());
+    layer::<Plane14>(c, "conv3x3", "c256_14x14_p1", flops::<Plane14>());
+    layer::<Plane7>(c, "conv3x3", "c512_7x7_p1", flops::<Plane7>());
+    layer::<Plane8>(c, "conv3x3", "c64_8x8_p1", flops::<Plane8>());
+    layer::<Pointwise7>(c, "conv1x1", "c2048_512_7x7", flops::<Pointwise7>());
+    layer::<Pointwise14>(c, "conv1x1", "c256_1024_14x14", flops::<Pointwise14>());
+    layer::<Second>(c, "conv5x5", "c6_16_14x14", flops::<Second>());
     layer::<Strided>(c, "conv3x3_s2", "c64_128_56x56", flops::<Strided>());
     layer::<Strided14>(c, "conv3x3_s2", "c256_28x28", flops::<Strided14>());
     layer::<Stem>(c, "stem7x7_s2", "c3_64_224x224", flops::<Stem>());

@@ -255,6 +255,54 @@ pub(super) fn pack_tile(
     }
 }
 
+/// Lanes of a vector and vectors of output channels in a channel tile at `level` (see
+/// `x86::channels`), if it has one.
+const fn channel_tile(level: Level) -> Option<(usize, usize)> {
+    match level {
+        Level::Avx512 => Some((16, 3)),
+        Level::Avx2 => Some((8, 2)),
+        Level::Portable => None,
+    }
+}
+
+/// The output channels of the next block of a channel tile, `left` of the group remaining:
+/// `vectors` whole vectors of `lanes` where they fit, then as many whole vectors as are left,
+/// then the rest (fewer than a vector).
+#[inline(always)]
+pub(super) const fn channel_block(left: usize, lanes: usize, vectors: usize) -> usize {
+    if left >= vectors * lanes {
+        vectors * lanes
+    } else if left >= lanes {
+        left / lanes * lanes
+    } else {
+        left
+    }
+}
+
+/// Packs the weights of a channel tile's block of `nb` output channels, input channels
+/// `c0..c1`, tap after tap: `out[(tap * (c1 - c0) + cl - c0) * nb + j] = w[(j * in_per_group +
+/// cl) * taps + tap]`, `w` starting at the block's first channel. A tap's pass over the input
+/// channels then reads its weights in order.
+#[inline(always)]
+pub(super) fn pack_block(
+    w: &[f32],
+    out: &mut [f32],
+    nb: usize,
+    in_per_group: usize,
+    taps: usize,
+    (c0, c1): (usize, usize),
+) {
+    let n = c1 - c0;
+    let out = &mut out[..n * taps * nb];
+    for (j, row) in w.chunks_exact(in_per_group * taps).take(nb).enumerate() {
+        for (cl, from) in row[c0 * taps..c1 * taps].chunks_exact(taps).enumerate() {
+            for (tap, &v) in from.iter().enumerate() {
+                out[(tap * n + cl) * nb + j] = v;
+            }
+        }
+    }
+}
+
 /// The weights of the layer `S`, each register tile packed (see [`pack_tile`]) for `level`
 /// into the range its channels' weights take.
 pub(super) fn pack<S: ConvSpec>(level: Level, weight: &[f32], out: &mut [f32]) {
@@ -264,12 +312,20 @@ pub(super) fn pack<S: ConvSpec>(level: Level, weight: &[f32], out: &mut [f32]) {
         S::KERNEL.volume(),
     );
     let most = tile_most(level);
+    let blocks = channel_tile(level).filter(|&(lanes, _)| Geometry::of::<S>().by_channels(lanes));
     for group in 0..S::GROUPS {
         let mut co = 0;
         while co < opg {
-            let mr = tile_width(most, opg - co);
+            let mr = match blocks {
+                Some((lanes, vectors)) => channel_block(opg - co, lanes, vectors),
+                None => tile_width(most, opg - co),
+            };
             let base = (group * opg + co) * ipg * taps;
-            pack_tile(&weight[base..], &mut out[base..], mr, ipg, taps, (0, ipg));
+            if blocks.is_some() {
+                pack_block(&weight[base..], &mut out[base..], mr, ipg, taps, (0, ipg));
+            } else {
+                pack_tile(&weight[base..], &mut out[base..], mr, ipg, taps, (0, ipg));
+            }
             co += mr;
         }
     }
@@ -364,6 +420,21 @@ impl Geometry {
             g.lo
         };
         g
+    }
+
+    /// Whether the layer takes the channel tile (output channels in lanes, see
+    /// `x86::channels`) at a level of `lanes` lanes: an output plane of fewer than four vectors
+    /// of points (7×7 at AVX-512, where the row tiles leave a third of the lanes idle and the
+    /// channel tile runs 15-20% faster; 8×8 and 14×14 planes ran slower with it), in two
+    /// dimensions, at least a vector of output channels per group, and a window of at most
+    /// 5 × 5 (so that a chunk of one input channel's weights fits the packing buffer).
+    pub(super) fn by_channels(&self, lanes: usize) -> bool {
+        self.in_d == 1
+            && self.rows_d == 1
+            && self.kernel.d == 1
+            && self.kernel.volume() <= 25
+            && self.out_per_group >= lanes
+            && self.out_plane < 4 * lanes
     }
 }
 

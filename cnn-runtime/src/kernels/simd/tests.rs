@@ -85,6 +85,18 @@ spec!(DepthwiseNine: 2 => 2, groups 2, in [1, 12, 12], out [1, 12, 12], kernel [
 // Big enough that the kernels split it into blocks of rows, and of columns once flattened.
 spec!(BlockedRows: 160 => 9, groups 1, in [1, 40, 30], out [1, 40, 30], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
 spec!(BlockedColumns: 300 => 5, groups 1, in [1, 30, 30], out [1, 30, 30], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
+// Small planes with many output channels: the channel tile (output channels in lanes; planes
+// below 32 points at AVX2, 64 at AVX-512). Blocks of whole vectors and a partial one, padding
+// on every side (and rows that read only padding), stride 2, dilation along the height, input
+// channels in several chunks, groups.
+spec!(ChannelsSeven: 20 => 40, groups 1, in [1, 7, 7], out [1, 7, 7], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
+spec!(ChannelsFive: 12 => 40, groups 1, in [1, 5, 5], out [1, 5, 5], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
+spec!(ChannelsStride2: 17 => 19, groups 1, in [1, 9, 11], out [1, 5, 6], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::LeakyRelu(0.1));
+spec!(ChannelsPointwise: 70 => 53, groups 1, in [1, 3, 9], out [1, 3, 9], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu6);
+spec!(ChannelsDeep: 300 => 24, groups 1, in [1, 6, 5], out [1, 6, 5], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(ChannelsDilatedH: 5 => 16, groups 1, in [1, 11, 6], out [1, 5, 6], kernel [1, 3, 3], stride [1, 2, 1], pad [0, 1, 1], dil [1, 2, 1]);
+spec!(ChannelsGrouped: 32 => 34, groups 2, in [1, 5, 6], out [1, 5, 6], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(ChannelsWidePad: 4 => 16, groups 1, in [1, 2, 3], out [1, 4, 5], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 2, 2], dil [1, 1, 1]);
 spec!(Stride2Even: 2 => 3, groups 1, in [1, 6, 8], out [1, 3, 4], kernel [1, 2, 2], stride [1, 2, 2], pad [0, 0, 0], dil [1, 1, 1]);
 
 fn values(n: usize, seed: u32) -> Vec<f32> {
@@ -207,6 +219,14 @@ fn simd_levels_equal_the_portable_code_on_awkward_sizes() {
         compare::<DepthwiseNine>(),
         compare::<BlockedRows>(),
         compare::<BlockedColumns>(),
+        compare::<ChannelsSeven>(),
+        compare::<ChannelsFive>(),
+        compare::<ChannelsStride2>(),
+        compare::<ChannelsPointwise>(),
+        compare::<ChannelsDeep>(),
+        compare::<ChannelsDilatedH>(),
+        compare::<ChannelsGrouped>(),
+        compare::<ChannelsWidePad>(),
     ];
     // The SIMD paths this test claims to check did run, on a processor that has them (and only
     // the levels at or below the one the kernels run at).
@@ -374,4 +394,29 @@ fn depthwise_kernel_takes_what_it_claims() {
         assert!(!takes::<DepthwiseNine>(l));
         assert!(!takes::<Grouped>(l));
     }
+}
+
+/// The channel tile takes the small planes with a vector of output channels or more, at both
+/// levels (so the comparisons above check it), and leaves the others to the row tiles.
+#[test]
+fn channel_tile_takes_what_it_claims() {
+    use super::Geometry;
+    fn takes<S: ConvSpec>(lanes: usize) -> bool {
+        Geometry::of::<S>().by_channels(lanes)
+    }
+    for lanes in [8, 16] {
+        assert!(takes::<ChannelsFive>(lanes));
+        assert!(takes::<ChannelsStride2>(lanes));
+        assert!(takes::<ChannelsPointwise>(lanes));
+        assert!(takes::<ChannelsDeep>(lanes));
+        assert!(takes::<ChannelsDilatedH>(lanes));
+        assert!(takes::<ChannelsGrouped>(lanes));
+        assert!(takes::<ChannelsWidePad>(lanes));
+        assert!(!takes::<NoPad>(lanes));
+        assert!(!takes::<Three>(lanes));
+        assert!(!takes::<ThreeD>(lanes));
+        assert!(!takes::<Depthwise>(lanes));
+        assert!(!takes::<BlockedRows>(lanes));
+    }
+    assert!(takes::<ChannelsSeven>(16) && !takes::<ChannelsSeven>(8));
 }

@@ -16,6 +16,12 @@ pub(super) trait Lanes: Copy {
     /// Vectors of a row in a register tile: the `MR` weights of a tap are each used `NV`
     /// times.
     const NV: usize;
+    /// Output points in a channel tile (see [`channels`]): `CMR` points × `CNV` vectors of
+    /// output channels of sums, plus the `CNV` weight vectors and a broadcast, fit the
+    /// register file.
+    const CMR: usize;
+    /// Vectors of output channels in a channel tile.
+    const CNV: usize;
     /// The first `n` lanes from `p` (`n <= N`), the rest zero; reads only those `n`.
     unsafe fn load(p: *const f32, n: usize) -> Self;
     /// Lanes `a..b` from `p` (`a <= b <= N`), the rest zero; reads only those, so `p` itself
@@ -49,6 +55,9 @@ pub(super) trait Lanes: Copy {
     /// Writes the first `n` lanes to `p`; writes only those `n`.
     unsafe fn store(self, p: *mut f32, n: usize);
     unsafe fn splat(x: f32) -> Self;
+    /// `x` in every lane where `keep` is all ones, zero where it is zero (the only two values
+    /// it takes).
+    unsafe fn splat_keep(x: f32, keep: u32) -> Self;
     /// `self * b + c`, fused.
     unsafe fn fma(self, b: Self, c: Self) -> Self;
     /// `self + b`.
@@ -87,6 +96,10 @@ impl Lanes for Zmm {
     // straddle cache lines.
     const MR: usize = 8;
     const NV: usize = 3;
+    // 8 points × 3 vectors of 16 channels: 24 sums, 3 weight vectors and a broadcast; 11
+    // loads per 24 multiply-adds.
+    const CMR: usize = 8;
+    const CNV: usize = 3;
     #[inline(always)]
     unsafe fn load(p: *const f32, n: usize) -> Self {
         // SAFETY: the caller enables AVX-512F and makes the `n` lanes at `p` readable; the
@@ -143,6 +156,11 @@ impl Lanes for Zmm {
     unsafe fn splat(x: f32) -> Self {
         // SAFETY: the caller enables AVX-512F.
         unsafe { Zmm(_mm512_set1_ps(x)) }
+    }
+    #[inline(always)]
+    unsafe fn splat_keep(x: f32, keep: u32) -> Self {
+        // SAFETY: the caller enables AVX-512F.
+        unsafe { Zmm(_mm512_maskz_mov_ps(keep as __mmask16, _mm512_set1_ps(x))) }
     }
     #[inline(always)]
     unsafe fn fma(self, b: Self, c: Self) -> Self {
@@ -219,6 +237,10 @@ impl Lanes for Ymm {
     const N: usize = 8;
     const MR: usize = 4;
     const NV: usize = 2;
+    // 6 points × 2 vectors of 8 channels: 12 sums, 2 weight vectors and a broadcast of the
+    // 16 registers.
+    const CMR: usize = 6;
+    const CNV: usize = 2;
     #[inline(always)]
     unsafe fn load(p: *const f32, n: usize) -> Self {
         // SAFETY: the caller enables AVX2 and makes the `n` lanes at `p` readable; the masked
@@ -284,6 +306,14 @@ impl Lanes for Ymm {
     unsafe fn splat(x: f32) -> Self {
         // SAFETY: the caller enables AVX.
         unsafe { Ymm(_mm256_set1_ps(x)) }
+    }
+    #[inline(always)]
+    unsafe fn splat_keep(x: f32, keep: u32) -> Self {
+        // SAFETY: the caller enables AVX.
+        unsafe {
+            let mask = _mm256_castsi256_ps(_mm256_set1_epi32(keep as i32));
+            Ymm(_mm256_and_ps(_mm256_set1_ps(x), mask))
+        }
     }
     #[inline(always)]
     unsafe fn fma(self, b: Self, c: Self) -> Self {
@@ -393,6 +423,11 @@ unsafe fn conv<V: Lanes>(
             Weights::Unpacked(weight, &mut scratch)
         }
     };
+    if g.by_channels(V::N) {
+        // SAFETY: forwarded from the caller.
+        unsafe { channels::<V>(g, input, &mut weights, ep, output) };
+        return;
+    }
     if let (true, Some(packed)) = (g.flat, packed) {
         // SAFETY: forwarded from the caller.
         unsafe { pointwise::<V>(g, input, packed, ep, output) };
@@ -558,6 +593,295 @@ unsafe fn panel_tile<V: Lanes, const MR: usize, const NV: usize>(
         }
         store_sums::<V, MR, NV>(&acc, t, y.as_mut_ptr(), plane, &lanes);
     }
+}
+
+/// Floats of a channel tile's partial sums, `[point][channel]`, for a whole plane and one block
+/// of output channels: fewer than 4 × 16 points × 3 × 16 channels (12 KiB, on the stack).
+const SUMS: usize = 3072;
+
+/// Floats of packed weights a channel tile reads per chunk of input channels (at least).
+const CHANNEL_CHUNK: usize = 4 << 10;
+
+/// Output channels in lanes, for layers whose planes are too small to fill vectors along their
+/// rows (see `Geometry::by_channels`): a tile is `V::CMR` points of the flattened output plane
+/// × up to `V::CNV` vectors of output channels; for each input channel and tap, the channels'
+/// weights are loaded once (packed `[tap][input channel][output channel]`, the order
+/// [`super::pack_block`] gives a block) and each point's input value is broadcast into them.
+/// Every lane does work whatever the plane's shape; taps that read padding broadcast zero.
+/// The plane's sums go to a `[point][channel]` buffer between chunks of input channels, and to
+/// the output planes, transposed, after the last.
+///
+/// # Safety
+/// The instruction set is enabled; the slices hold the shapes `g` describes, packed weights
+/// (if given) as [`super::pack`] lays them out for this level.
+#[inline(always)]
+unsafe fn channels<V: Lanes>(
+    g: &Geometry,
+    input: &[f32],
+    weights: &mut Weights<'_>,
+    ep: &Epilogue<'_>,
+    output: &mut [f32],
+) {
+    let (ipg, opg, plane) = (g.in_per_group, g.out_per_group, g.out_plane);
+    let taps = g.kernel.volume();
+    // `Geometry::by_channels` keeps the plane below 4 vectors, and a block has at most
+    // `V::CNV` vectors of channels.
+    assert!(plane < 4 * V::N && V::CNV <= 3 && V::N <= 16);
+    let mut sums = [0.0f32; SUMS];
+    for group in 0..g.groups {
+        let x = &input[group * ipg * g.in_plane..(group + 1) * ipg * g.in_plane];
+        let mut co = 0;
+        while co < opg {
+            let nb = super::channel_block(opg - co, V::N, V::CNV);
+            let first = group * opg + co;
+            let base = first * ipg * taps;
+            let mut scale = [1.0f32; 64];
+            let mut shift = [0.0f32; 64];
+            for j in 0..nb {
+                (scale[j], shift[j]) = ep.channel(first + j);
+            }
+            // Packed weights are read in place, chunks of 16 KiB that stay in the level-1
+            // cache while every tile reads them, but at least 64 channels: each chunk's sums go
+            // through `sums`, and each tap costs its offsets. Weights packed here fill the
+            // packing buffer.
+            let chunk = match weights {
+                Weights::Packed(_) => (CHANNEL_CHUNK / (taps * nb)).max(64),
+                Weights::Unpacked(..) => (PACK / (taps * nb)).max(1),
+            };
+            let mut c0 = 0;
+            while c0 < ipg {
+                let c1 = (c0 + chunk).min(ipg);
+                // The chunk's weights from its first channel's at the first tap, and the
+                // distance from one tap's to the next.
+                let (w, tap_step): (&[f32], usize) = match weights {
+                    Weights::Packed(p) => (
+                        &p[base + c0 * nb..base + ((taps - 1) * ipg + c1) * nb],
+                        ipg * nb,
+                    ),
+                    Weights::Unpacked(w, scratch) => {
+                        super::pack_block(&w[base..], &mut scratch[..], nb, ipg, taps, (c0, c1));
+                        (&scratch[..(c1 - c0) * taps * nb], (c1 - c0) * nb)
+                    }
+                };
+                let t = ChannelTile {
+                    channels: (c0, c1),
+                    tap_step,
+                    nb,
+                    first: c0 == 0,
+                    last: (c1 == ipg).then_some((&scale, &shift, ep.act)),
+                };
+                let mut f = 0;
+                while f < plane {
+                    let np = V::CMR.min(plane - f);
+                    let s = &mut sums[f * nb..(f + np) * nb];
+                    // SAFETY: the tile reads input planes `c0..c1` of the group from `x` and
+                    // their packed weights from `w`, and writes the sums of points `f..f + np`,
+                    // `nb` channels each, in `s`.
+                    unsafe {
+                        macro_rules! tile {
+                            ($mr:literal) => {
+                                match (nb.div_ceil(V::N), nb % V::N == 0) {
+                                    (1, false) => {
+                                        point_tile::<V, $mr, 1, true>(g, x, w, s, &t, f, np)
+                                    }
+                                    (1, true) => {
+                                        point_tile::<V, $mr, 1, false>(g, x, w, s, &t, f, np)
+                                    }
+                                    (2, _) => point_tile::<V, $mr, 2, false>(g, x, w, s, &t, f, np),
+                                    _ => point_tile::<V, $mr, 3, false>(g, x, w, s, &t, f, np),
+                                }
+                            };
+                        }
+                        match V::CMR {
+                            8 => tile!(8),
+                            _ => tile!(6),
+                        }
+                    }
+                    f += np;
+                }
+                c0 = c1;
+            }
+            // The sums, epilogue applied, to the output planes.
+            for j in 0..nb {
+                let y = &mut output[(first + j) * plane..(first + j + 1) * plane];
+                for (i, out) in y.iter_mut().enumerate() {
+                    *out = sums[i * nb + j];
+                }
+            }
+            co += nb;
+        }
+    }
+}
+
+/// A channel tile's block of `nb` output channels, the input channels it adds this pass, and
+/// the epilogue (scale, shift per channel, activation) after the last.
+struct ChannelTile<'a> {
+    channels: (usize, usize),
+    /// Floats from a tap's weights to the next tap's (the channels of a tap are `nb` apart).
+    tap_step: usize,
+    nb: usize,
+    first: bool,
+    last: Option<(&'a [f32; 64], &'a [f32; 64], Activation)>,
+}
+
+/// `MR` points of the flattened output plane, `f0..f0 + np` (`np <= MR`; the missing ones
+/// repeat the last and are not stored) × `NV` vectors of the block's output channels (the last
+/// partial, `nb < N`, with `TAIL`). Sums `[point][channel]` in `s`, `nb` apart.
+///
+/// # Safety
+/// The instruction set is enabled; `x` holds the group's input planes, `w` the chunk's packed
+/// weights, tap `tap`'s from `tap * t.tap_step`, `s` `np * nb` sums.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+// The point indices address offsets, masks and sums at once.
+#[allow(clippy::needless_range_loop)]
+unsafe fn point_tile<V: Lanes, const MR: usize, const NV: usize, const TAIL: bool>(
+    g: &Geometry,
+    x: &[f32],
+    w: &[f32],
+    s: &mut [f32],
+    t: &ChannelTile<'_>,
+    f0: usize,
+    np: usize,
+) {
+    let (k, st, p, d) = (g.kernel, g.stride, g.padding, g.dilation);
+    let taps = k.volume();
+    let (c0, c1) = t.channels;
+    let nb = t.nb;
+    assert!(np >= 1 && np <= MR && NV * V::N >= nb && s.len() >= np * nb);
+    assert!(w.len() >= (taps - 1) * t.tap_step + (c1 - c0) * nb && x.len() >= c1 * g.in_plane);
+    assert!(TAIL == (nb < V::N) && (TAIL || nb == NV * V::N));
+    // Lanes of each vector of channels (all but a tail block's are whole).
+    let bits: u32 = if TAIL { (1 << nb) - 1 } else { !0 };
+    let lanes = if TAIL { nb } else { V::N };
+    // Input row and column of each point's first tap (may be negative: padding).
+    let mut row0 = [0isize; MR];
+    let mut col0 = [0isize; MR];
+    for i in 0..MR {
+        let f = f0 + i.min(np - 1);
+        let (oh, ow) = (f / g.out_w, f % g.out_w);
+        row0[i] = (oh * st.h) as isize - p.h as isize;
+        col0[i] = (ow * st.w) as isize - p.w as isize;
+    }
+    let (in_h, in_w) = (g.in_h as isize, g.in_w as isize);
+    let sp = s.as_mut_ptr();
+    // SAFETY (whole body): the sums of point `i < np` and vector `v` are `lanes` floats at
+    // `i nb + v N`, inside `s`; each broadcast reads input point `off[i]` of a channel plane
+    // `c0..c1` of `x`, where `off[i]` is a point inside the plane (0 for a tap that reads
+    // padding, whose value is then dropped); packed weights at `tap tap_step + (cl - c0) nb +
+    // v N`, `lanes` of them, are inside the chunk (the assertion above).
+    unsafe {
+        let mut acc = [[V::splat(0.0); NV]; MR];
+        if !t.first {
+            for i in 0..MR {
+                if i < np {
+                    for v in 0..NV {
+                        acc[i][v] = V::load(sp.add(i * nb + v * V::N), lanes);
+                    }
+                }
+            }
+        }
+        let x0 = x.as_ptr().add(c0 * g.in_plane);
+        for kh in 0..k.h {
+            for kw in 0..k.w {
+                let tap = kh * k.w + kw;
+                let mut off = [0isize; MR];
+                let mut keep = [0u32; MR];
+                let (mut all, mut any) = (true, false);
+                for i in 0..MR {
+                    let r = row0[i] + (kh * d.h) as isize;
+                    let c = col0[i] + (kw * d.w) as isize;
+                    let inside = r >= 0 && r < in_h && c >= 0 && c < in_w;
+                    off[i] = if inside { r * in_w + c } else { 0 };
+                    keep[i] = if inside { !0 } else { 0 };
+                    all &= inside;
+                    any |= inside;
+                }
+                if !any {
+                    continue;
+                }
+                let w0 = w.as_ptr().add(tap * t.tap_step);
+                if all {
+                    point_taps::<V, MR, NV, TAIL, false>(&mut acc, x0, w0, &off, &keep, t, g, bits);
+                } else {
+                    point_taps::<V, MR, NV, TAIL, true>(&mut acc, x0, w0, &off, &keep, t, g, bits);
+                }
+            }
+        }
+        if let Some((scale, shift, act)) = t.last {
+            for v in 0..NV {
+                let sc = V::load(scale.as_ptr().add(v * V::N), lanes);
+                let sh = V::load(shift.as_ptr().add(v * V::N), lanes);
+                for i in 0..MR {
+                    acc[i][v] = acc[i][v].fma(sc, sh).activate(act);
+                }
+            }
+        }
+        for i in 0..MR {
+            if i < np {
+                for v in 0..NV {
+                    acc[i][v].store(sp.add(i * nb + v * V::N), lanes);
+                }
+            }
+        }
+    }
+}
+
+/// One tap of a channel tile over the chunk's input channels: the `NV` weight vectors of each
+/// channel, times each point's input value broadcast (zero where `MASKED` and the point's
+/// `keep` is clear).
+///
+/// # Safety
+/// The instruction set is enabled; as in [`point_tile`], for the pointers it passes.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn point_taps<
+    V: Lanes,
+    const MR: usize,
+    const NV: usize,
+    const TAIL: bool,
+    const MASKED: bool,
+>(
+    acc: &mut [[V; NV]; MR],
+    x0: *const f32,
+    w0: *const f32,
+    off: &[isize; MR],
+    keep: &[u32; MR],
+    t: &ChannelTile<'_>,
+    g: &Geometry,
+    bits: u32,
+) {
+    let (c0, c1) = t.channels;
+    let (mut xp, mut wp) = (x0, w0);
+    // The sums as a local array for the loop, written back after it: the loop's stores then
+    // go to registers (working on `acc` itself left each sum stored to the stack on every
+    // pass).
+    let mut sums = *acc;
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        for _ in c0..c1 {
+            let wv: [V; NV] = core::array::from_fn(|v| {
+                if TAIL {
+                    V::load_bits(wp, bits)
+                } else {
+                    V::load(wp.add(v * V::N), V::N)
+                }
+            });
+            for (a, (&o, &k)) in sums.iter_mut().zip(off.iter().zip(keep)) {
+                let b = if MASKED {
+                    V::splat_keep(*xp.offset(o), k)
+                } else {
+                    V::splat(*xp.offset(o))
+                };
+                for v in 0..NV {
+                    a[v] = b.fma(wv[v], a[v]);
+                }
+            }
+            xp = xp.add(g.in_plane);
+            wp = wp.add(t.nb);
+        }
+    }
+    *acc = sums;
 }
 
 /// Floats of the packed weights of one register tile and chunk of input channels: 32
