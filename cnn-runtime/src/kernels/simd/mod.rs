@@ -426,10 +426,13 @@ impl Geometry {
     /// `x86::channels`) at a level of `lanes` lanes: an output plane of fewer than four vectors
     /// of points (7×7 at AVX-512, where the row tiles leave a third of the lanes idle and the
     /// channel tile runs 15-20% faster; 8×8 and 14×14 planes ran slower with it), in two
-    /// dimensions, at least a vector of output channels per group, and a window of at most
-    /// 5 × 5 (so that a chunk of one input channel's weights fits the packing buffer).
+    /// dimensions, at least a vector of output channels per group, at least 512 input values
+    /// per output (MobileNetV2's 6×6 and 3×3 layers with fewer ran 7-10% slower as a whole),
+    /// and a window of at most 5 × 5 (so that a chunk of one input channel's weights fits the
+    /// packing buffer).
     pub(super) fn by_channels(&self, lanes: usize) -> bool {
         self.in_d == 1
+            && self.in_per_group * self.kernel.volume() >= 512
             && self.rows_d == 1
             && self.kernel.d == 1
             && self.kernel.volume() <= 25

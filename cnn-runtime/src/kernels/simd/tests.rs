@@ -86,17 +86,17 @@ spec!(DepthwiseNine: 2 => 2, groups 2, in [1, 12, 12], out [1, 12, 12], kernel [
 spec!(BlockedRows: 160 => 9, groups 1, in [1, 40, 30], out [1, 40, 30], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
 spec!(BlockedColumns: 300 => 5, groups 1, in [1, 30, 30], out [1, 30, 30], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
 // Small planes with many output channels: the channel tile (output channels in lanes; planes
-// below 32 points at AVX2, 64 at AVX-512). Blocks of whole vectors and a partial one, padding
-// on every side (and rows that read only padding), stride 2, dilation along the height, input
-// channels in several chunks, groups.
-spec!(ChannelsSeven: 20 => 40, groups 1, in [1, 7, 7], out [1, 7, 7], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
-spec!(ChannelsFive: 12 => 40, groups 1, in [1, 5, 5], out [1, 5, 5], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
-spec!(ChannelsStride2: 17 => 19, groups 1, in [1, 9, 11], out [1, 5, 6], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::LeakyRelu(0.1));
-spec!(ChannelsPointwise: 70 => 53, groups 1, in [1, 3, 9], out [1, 3, 9], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu6);
+// below 32 points at AVX2, 64 at AVX-512, 512 or more input values per output). Blocks of
+// whole vectors and a partial one, padding on every side (and rows that read only padding),
+// stride 2, dilation along the height, input channels in several chunks, groups.
+spec!(ChannelsSeven: 60 => 40, groups 1, in [1, 7, 7], out [1, 7, 7], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
+spec!(ChannelsFive: 60 => 40, groups 1, in [1, 5, 5], out [1, 5, 5], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
+spec!(ChannelsStride2: 61 => 19, groups 1, in [1, 9, 11], out [1, 5, 6], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::LeakyRelu(0.1));
+spec!(ChannelsPointwise: 520 => 53, groups 1, in [1, 3, 9], out [1, 3, 9], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu6);
 spec!(ChannelsDeep: 300 => 24, groups 1, in [1, 6, 5], out [1, 6, 5], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
-spec!(ChannelsDilatedH: 5 => 16, groups 1, in [1, 11, 6], out [1, 5, 6], kernel [1, 3, 3], stride [1, 2, 1], pad [0, 1, 1], dil [1, 2, 1]);
-spec!(ChannelsGrouped: 32 => 34, groups 2, in [1, 5, 6], out [1, 5, 6], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
-spec!(ChannelsWidePad: 4 => 16, groups 1, in [1, 2, 3], out [1, 4, 5], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 2, 2], dil [1, 1, 1]);
+spec!(ChannelsDilatedH: 57 => 16, groups 1, in [1, 11, 6], out [1, 5, 6], kernel [1, 3, 3], stride [1, 2, 1], pad [0, 1, 1], dil [1, 2, 1]);
+spec!(ChannelsGrouped: 120 => 34, groups 2, in [1, 5, 6], out [1, 5, 6], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(ChannelsWidePad: 60 => 16, groups 1, in [1, 2, 3], out [1, 4, 5], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 2, 2], dil [1, 1, 1]);
 spec!(Stride2Even: 2 => 3, groups 1, in [1, 6, 8], out [1, 3, 4], kernel [1, 2, 2], stride [1, 2, 2], pad [0, 0, 0], dil [1, 1, 1]);
 
 fn values(n: usize, seed: u32) -> Vec<f32> {
