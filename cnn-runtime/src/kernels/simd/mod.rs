@@ -245,24 +245,49 @@ pub(super) fn pack_tile(
     taps: usize,
     (c0, c1): (usize, usize),
 ) {
+    pack_by(w, out, mr, in_per_group, taps, (c0, c1), |cl, tap| {
+        cl * taps + tap
+    });
+}
+
+/// Packs `mr` output channels' weights for input channels `c0..c1`, channel after channel:
+/// `out[at(cl - c0, tap) * mr + j] = w[(j * in_per_group + cl) * taps + tap]`, where `at`
+/// orders the chunk's (input channel, tap) pairs.
+#[inline(always)]
+fn pack_by(
+    w: &[f32],
+    out: &mut [f32],
+    mr: usize,
+    in_per_group: usize,
+    taps: usize,
+    (c0, c1): (usize, usize),
+    at: impl Fn(usize, usize) -> usize,
+) {
     let out = &mut out[..(c1 - c0) * taps * mr];
     for (j, row) in w.chunks_exact(in_per_group * taps).take(mr).enumerate() {
         for (cl, from) in row[c0 * taps..c1 * taps].chunks_exact(taps).enumerate() {
             for (tap, &v) in from.iter().enumerate() {
-                out[(cl * taps + tap) * mr + j] = v;
+                out[at(cl, tap) * mr + j] = v;
             }
         }
     }
 }
 
 /// Lanes of a vector and vectors of output channels in a channel tile at `level` (see
-/// `x86::channels`), if it has one.
+/// `x86::channels`), if it has one: the kernels' own constants, so that packing and kernel
+/// agree.
 const fn channel_tile(level: Level) -> Option<(usize, usize)> {
-    match level {
-        Level::Avx512 => Some((16, 3)),
-        Level::Avx2 => Some((8, 2)),
-        Level::Portable => None,
+    #[cfg(target_arch = "x86_64")]
+    {
+        use x86::Lanes;
+        match level {
+            Level::Avx512 => return Some((x86::Zmm::N, x86::Zmm::CNV)),
+            Level::Avx2 => return Some((x86::Ymm::N, x86::Ymm::CNV)),
+            Level::Portable => {}
+        }
     }
+    let _ = level;
+    None
 }
 
 /// The output channels of the next block of a channel tile, `left` of the group remaining:
@@ -293,14 +318,9 @@ pub(super) fn pack_block(
     (c0, c1): (usize, usize),
 ) {
     let n = c1 - c0;
-    let out = &mut out[..n * taps * nb];
-    for (j, row) in w.chunks_exact(in_per_group * taps).take(nb).enumerate() {
-        for (cl, from) in row[c0 * taps..c1 * taps].chunks_exact(taps).enumerate() {
-            for (tap, &v) in from.iter().enumerate() {
-                out[(tap * n + cl) * nb + j] = v;
-            }
-        }
-    }
+    pack_by(w, out, nb, in_per_group, taps, (c0, c1), |cl, tap| {
+        tap * n + cl
+    });
 }
 
 /// The weights of the layer `S`, each register tile packed (see [`pack_tile`]) for `level`
@@ -316,17 +336,20 @@ pub(super) fn pack<S: ConvSpec>(level: Level, weight: &[f32], out: &mut [f32]) {
     for group in 0..S::GROUPS {
         let mut co = 0;
         while co < opg {
-            let mr = match blocks {
-                Some((lanes, vectors)) => channel_block(opg - co, lanes, vectors),
-                None => tile_width(most, opg - co),
-            };
             let base = (group * opg + co) * ipg * taps;
-            if blocks.is_some() {
-                pack_block(&weight[base..], &mut out[base..], mr, ipg, taps, (0, ipg));
-            } else {
-                pack_tile(&weight[base..], &mut out[base..], mr, ipg, taps, (0, ipg));
-            }
-            co += mr;
+            let (w, o) = (&weight[base..], &mut out[base..]);
+            co += match blocks {
+                Some((lanes, vectors)) => {
+                    let nb = channel_block(opg - co, lanes, vectors);
+                    pack_block(w, o, nb, ipg, taps, (0, ipg));
+                    nb
+                }
+                None => {
+                    let mr = tile_width(most, opg - co);
+                    pack_tile(w, o, mr, ipg, taps, (0, ipg));
+                    mr
+                }
+            };
         }
     }
 }
@@ -427,7 +450,7 @@ impl Geometry {
     /// of points (7×7 at AVX-512, where the row tiles leave a third of the lanes idle and the
     /// channel tile runs 15-20% faster; 8×8 and 14×14 planes ran slower with it), in two
     /// dimensions, at least a vector of output channels per group, at least 512 input values
-    /// per output (MobileNetV2's 6×6 and 3×3 layers with fewer ran 7-10% slower as a whole),
+    /// per output (MobileNetV2's 6×6 and 3×3 layers with fewer ran 7-11% slower as a whole),
     /// and a window of at most 5 × 5 (so that a chunk of one input channel's weights fits the
     /// packing buffer).
     pub(super) fn by_channels(&self, lanes: usize) -> bool {

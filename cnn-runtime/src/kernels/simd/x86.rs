@@ -237,8 +237,8 @@ impl Lanes for Ymm {
     const N: usize = 8;
     const MR: usize = 4;
     const NV: usize = 2;
-    // 6 points × 2 vectors of 8 channels: 12 sums, 2 weight vectors and a broadcast of the
-    // 16 registers.
+    // 6 points × 2 vectors of 8 channels: 12 sums, 2 weight vectors and a broadcast, 15 of
+    // the 16 registers.
     const CMR: usize = 6;
     const CNV: usize = 2;
     #[inline(always)]
