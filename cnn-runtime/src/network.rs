@@ -131,13 +131,48 @@ pub trait Network: Sized + Send + Sync {
     /// Loads a safetensors file with PyTorch's state_dict names (as
     /// `safetensors.torch.save_file(model.state_dict(), path)` writes it).
     ///
+    /// F32, F64, F16 and BF16 tensors are converted to `f32`; PyTorch's `num_batches_tracked`
+    /// entries are ignored. Reads nothing outside `bytes` and allocates only the weight buffer
+    /// and the error, whatever the file's header claims.
+    ///
     /// # Errors
     /// [`Error::Format`] for a file that is not safetensors; [`Error::Tensors`] listing every
-    /// missing, unexpected, mis-shaped or mis-typed tensor.
-    #[cfg(feature = "safetensors")]
+    /// missing, unexpected, duplicated, mis-shaped, mis-typed or non-finite tensor.
+    #[cfg(feature = "alloc")]
     fn from_safetensors(bytes: &[u8]) -> Result<Self, Error> {
-        let weights = crate::read_safetensors(bytes, Self::TENSORS, Self::WEIGHTS_LEN)?;
+        let weights = crate::load::read_safetensors(bytes, Self::TENSORS, Self::WEIGHTS_LEN)?;
         Self::from_weights(Weights::Owned(weights))
+    }
+
+    /// Loads a safetensors file into `buffer` without allocating: for a device, with the file
+    /// embedded by `include_bytes!` and the buffer a `static`. The file is checked as
+    /// [`from_safetensors`](Network::from_safetensors) checks it; the first problem is returned.
+    ///
+    /// # Shapes
+    /// `buffer`: `WEIGHTS_LEN` values (the tensors, then what the network derives from them).
+    ///
+    /// # Errors
+    /// [`Error::WeightsLength`] if `buffer` does not hold `WEIGHTS_LEN` values;
+    /// [`Error::Format`] for a file that is not safetensors; [`Error::Tensor`] for the first
+    /// tensor that does not fit.
+    fn from_safetensors_in(bytes: &[u8], buffer: &'static mut [f32]) -> Result<Self, Error> {
+        if buffer.len() != Self::WEIGHTS_LEN {
+            return Err(Error::WeightsLength {
+                expected: Self::WEIGHTS_LEN,
+                found: buffer.len(),
+            });
+        }
+        crate::load::read_safetensors_into(bytes, Self::TENSORS, buffer)?;
+        Self::from_weights(Weights::Borrowed(buffer))
+    }
+
+    /// The network's state_dict tensors as a safetensors file, F32, under the names PyTorch
+    /// gives them: `from_safetensors` on it gives a network with the same outputs, bit for bit,
+    /// and `safetensors.torch.load_file` gives a state_dict PyTorch's model loads.
+    #[cfg(feature = "alloc")]
+    fn to_safetensors(&self) -> Vec<u8> {
+        crate::load::write_safetensors(Self::TENSORS, self.weights())
+            .expect("the weight buffer has WEIGHTS_LEN values, every tensor inside it")
     }
 
     /// Runs the network on one input (flattened, `INPUT_SHAPE`) and returns its output.

@@ -144,3 +144,50 @@ graph_against_reference! {
         struct Net { input: [4, 5, 5], residual { cat { a: Conv2d(2, 3, padding = 1), b: Conv2d(2, 1) } }, ReLU, cat { Identity, MaxPool2d(3, 1, 1) } }
     }
 }
+
+/// Batch norm folded at load time into the convolution or linear layer before it (one scale and
+/// one shift per channel, applied with the bias) gives the unfolded outputs of the reference,
+/// which computes each layer on its own in `f64`, to 1e-6 of the largest output; the summary
+/// names each fold.
+#[test]
+fn folded_batch_norms_give_the_unfolded_outputs() {
+    use cnn::{Network, Weights};
+
+    use crate::common::{Rng, assert_close, random_weights, tensor};
+
+    cnn::cnn! {
+        struct Folded {
+            input: [4, 9, 8],
+            conv: Conv2d(6, 3, padding = 1), bn: BatchNorm2d, ReLU,
+            plain: Conv2d(5, 3, stride = 2, bias = false), bn2: BatchNorm2d,
+            Flatten,
+            fc: Linear(7), bn3: BatchNorm1d, Tanh,
+        }
+    }
+    let fused = Folded::SUMMARY.lines().find(|l| l.starts_with("fused:"));
+    assert_eq!(
+        fused
+            .map(str::split_whitespace)
+            .map(Iterator::collect::<Vec<_>>),
+        Some(vec!["fused:", "conv+bn+ReLU,", "plain+bn2,", "fc+bn3+Tanh"]),
+        "{}",
+        Folded::SUMMARY
+    );
+    let mut rng = Rng::new(6);
+    for _ in 0..3 {
+        let w = random_weights::<Folded>(&mut rng);
+        let net = Folded::from_weights(Weights::Owned(w.clone())).unwrap();
+        let x = rng.vec(Folded::INPUT_LEN, -2.0, 2.0);
+        let got = net.infer(&x).unwrap();
+        let want = cnn::reference::forward(
+            Folded::LAYERS,
+            Folded::INPUTS,
+            Folded::INPUT_SHAPE,
+            &x,
+            |n| tensor::<Folded>(&w, n),
+        );
+        let scale = want.data.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let scaled = |v: &[f32]| v.iter().map(|a| a / scale).collect::<Vec<_>>();
+        assert_close(&scaled(&got), &scaled(&want.data), 1e-6, "folded");
+    }
+}

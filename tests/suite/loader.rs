@@ -1,8 +1,11 @@
 //! Weight loading and run-time errors: every problem of a weight file named at once, dtype
-//! conversions, PyTorch's extra entries, and wrong buffer sizes.
+//! conversions, PyTorch's extra entries, wrong buffer sizes, the corpus of bad files
+//! (`tests/data/corrupt`, made by `tools/make_corrupt.py`), random corruptions, and saving.
 
 use cnn::{Error, Network, TensorProblem, Weights, cnn};
 use safetensors::{Dtype, tensor::TensorView};
+
+use crate::common::{Rng, data_path, random_weights};
 
 cnn! {
     struct Small {
@@ -173,7 +176,7 @@ fn a_file_that_is_not_safetensors_is_an_error() {
         &[0xff; 16][..],
     ] {
         assert!(
-            matches!(Small::from_safetensors(bad), Err(Error::Format(_))),
+            matches!(Small::from_safetensors(bad), Err(Error::Format { .. })),
             "{:?}",
             Small::from_safetensors(bad).err()
         );
@@ -268,4 +271,220 @@ fn a_batch_gives_the_outputs_of_its_inputs_one_by_one() {
         .flat_map(|x| net.infer(x).expect("one"))
         .collect();
     assert_eq!(together, one_by_one);
+}
+
+/// A buffer for `from_safetensors_in`, which keeps it for the network's life, as a device's
+/// `static` would be; tests leak one per call.
+fn leaked_buffer<N: Network>() -> &'static mut [f32] {
+    Box::leak(vec![0.0; N::WEIGHTS_LEN].into_boxed_slice())
+}
+
+/// Every file of the corpus fails with exactly the error its `.expected` file states, with and
+/// without an allocator (the latter reports the first problem of the same list).
+#[test]
+fn each_bad_file_gives_its_error() {
+    let dir = data_path("corrupt");
+    let good = std::fs::read(dir.join("good.safetensors")).expect("good.safetensors");
+    let net = Small::from_safetensors(&good).expect("the corpus's good file loads");
+    let mut cases = 0;
+    for entry in std::fs::read_dir(&dir).expect("tests/data/corrupt") {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().is_none_or(|e| e != "expected") {
+            continue;
+        }
+        let name = path.file_stem().and_then(|s| s.to_str()).expect("a name");
+        let expected = std::fs::read_to_string(&path).expect("the expected error");
+        let bytes = std::fs::read(path.with_extension("safetensors")).expect("the bad file");
+        let error = match Small::from_safetensors(&bytes) {
+            Ok(_) => panic!("{name}: loads, but should fail with\n{expected}"),
+            Err(e) => e,
+        };
+        assert_eq!(error.to_string(), expected.trim_end(), "{name}");
+        let first = Small::from_safetensors_in(&bytes, leaked_buffer::<Small>())
+            .err()
+            .unwrap_or_else(|| panic!("{name}: loads without an allocator"));
+        match (&error, &first) {
+            (Error::Tensors(all), Error::Tensor(fault)) => {
+                let said = fault.to_string();
+                assert!(
+                    all.iter().any(|p| p.to_string() == said)
+                        || (matches!(fault, cnn::Fault::Unexpected { .. })
+                            && said.starts_with("unexpected tensor (its name at byte")),
+                    "{name}: {said}"
+                );
+                if !matches!(fault, cnn::Fault::Unexpected { .. }) {
+                    assert_eq!(all[0].to_string(), said, "{name}: not the first problem");
+                }
+            }
+            _ => assert_eq!(first, error, "{name}"),
+        }
+        cases += 1;
+    }
+    assert!(cases >= 30, "only {cases} bad files");
+    // Nothing of the good network was touched by the failures.
+    assert_eq!(
+        net.weights(),
+        Small::from_safetensors(&good).unwrap().weights()
+    );
+}
+
+/// One random corruption of a weight file: a bit flipped, a byte of JSON's alphabet written into
+/// the header, digits rewritten, the file cut, the header length changed, or header bytes
+/// inserted or removed.
+fn corrupt(file: &mut Vec<u8>, rng: &mut Rng) {
+    let header_end = 8 + u64::from_le_bytes(file[..8].try_into().unwrap()).min(1 << 20) as usize;
+    let header_end = header_end.min(file.len()).max(9);
+    let pick = |rng: &mut Rng, n: usize| (rng.next_u64() % n.max(1) as u64) as usize;
+    match rng.next_u64() % 8 {
+        0 => {
+            let i = pick(rng, file.len());
+            file[i] ^= 1 << (rng.next_u64() % 8);
+        }
+        1 => {
+            let alphabet = b"{}[]\":,0123456789-.eE \\u";
+            let i = 8 + pick(rng, header_end - 8);
+            file[i] = alphabet[pick(rng, alphabet.len())];
+        }
+        2 => {
+            let digits: Vec<usize> = (8..header_end)
+                .filter(|&i| file[i].is_ascii_digit())
+                .collect();
+            if let Some(&i) = digits.get(pick(rng, digits.len())) {
+                for j in i..(i + 1 + pick(rng, 20)).min(header_end) {
+                    file[j] = b'0' + (rng.next_u64() % 10) as u8;
+                }
+            }
+        }
+        3 => file.truncate(pick(rng, file.len())),
+        4 => {
+            let n = match rng.next_u64() % 3 {
+                0 => rng.next_u64(),
+                1 => (header_end - 8) as u64 ^ (1 << (rng.next_u64() % 64)),
+                _ => ((header_end - 8) as u64)
+                    .wrapping_add(rng.next_u64() % 17)
+                    .wrapping_sub(8),
+            };
+            file[..8].copy_from_slice(&n.to_le_bytes());
+        }
+        5 | 6 => {
+            let i = 8 + pick(rng, header_end - 8);
+            let n = 1 + pick(rng, 12);
+            let inserted = rng.next_u64() % 2 == 0;
+            if inserted {
+                let bytes: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
+                file.splice(i..i, bytes);
+            } else {
+                file.drain(i..(i + n).min(header_end));
+            }
+            if rng.next_u64() % 4 != 0 {
+                let len = (header_end - 8) as i64 + if inserted { n as i64 } else { -(n as i64) };
+                file[..8].copy_from_slice(&(len.max(0) as u64).to_le_bytes());
+            }
+        }
+        _ => {
+            // A tensor's data overwritten with NaNs or huge values.
+            let i = header_end + pick(rng, file.len().saturating_sub(header_end + 4));
+            if i + 4 <= file.len() {
+                file[i..i + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+            }
+        }
+    }
+}
+
+/// 10,000 random corruptions of a good file: never a panic; both loaders agree on what loads
+/// and, for a malformed file, on the error; the tensors that load are finite. Reads outside the file cannot
+/// happen (the loader has no `unsafe`), and nothing it allocates is sized by a number from the
+/// file (only the weight buffer, by the network, and lists bounded by the header's length).
+#[test]
+fn random_corruptions_fail_cleanly() {
+    let good = std::fs::read(data_path("corrupt/good.safetensors")).expect("good.safetensors");
+    let mut rng = Rng::new(0xbad_f11e);
+    let (mut loaded, mut format, mut tensors) = (0, 0, 0);
+    for case in 0..10_000 {
+        let mut file = good.clone();
+        for _ in 0..1 + rng.next_u64() % 3 {
+            if file.len() > 8 {
+                corrupt(&mut file, &mut rng);
+            }
+        }
+        let all = Small::from_safetensors(&file);
+        let first = Small::from_safetensors_in(&file, leaked_buffer::<Small>());
+        match (&all, &first) {
+            (Ok(a), Ok(b)) => {
+                // Derived values may be NaN (a negative variance loads, as in PyTorch).
+                let bits = |n: &Small| n.weights().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(a), bits(b), "case {case}");
+                assert!(
+                    Small::TENSORS
+                        .iter()
+                        .all(|t| a.weights()[t.offset..t.offset + t.len()]
+                            .iter()
+                            .all(|v| v.is_finite())),
+                    "case {case}"
+                );
+                loaded += 1;
+            }
+            (Err(e @ Error::Format { .. }), f) => {
+                assert_eq!(Some(e), f.as_ref().err(), "case {case}");
+                format += 1;
+            }
+            (Err(Error::Tensors(_)), Err(Error::Tensor(_))) => tensors += 1,
+            _ => panic!("case {case}: {:?} but {:?}", all.err(), first.err()),
+        }
+    }
+    // The corruptions reach every outcome, often.
+    assert!(
+        loaded > 300 && format > 3000 && tensors > 300,
+        "{loaded} {format} {tensors}"
+    );
+}
+
+/// `to_safetensors` writes what `from_safetensors` reads back bit for bit, under PyTorch's names,
+/// in a file the safetensors package reads.
+#[test]
+fn saved_weights_load_back_identical() {
+    let mut rng = Rng::new(77);
+    let net = Small::from_weights(Weights::Owned(random_weights::<Small>(&mut rng))).unwrap();
+    let bytes = net.to_safetensors();
+    let back = Small::from_safetensors(&bytes).expect("loads what was saved");
+    let x = rng.vec(Small::INPUT_LEN, -1.0, 1.0);
+    let (y, z) = (net.infer(&x).unwrap(), back.infer(&x).unwrap());
+    assert_eq!(
+        y.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        z.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+    let file = safetensors::SafeTensors::deserialize(&bytes).expect("the package reads it");
+    assert_eq!(file.len(), Small::TENSORS.len());
+    for t in Small::TENSORS {
+        let view = file.tensor(t.name).expect("saved under its name");
+        assert_eq!((view.dtype(), view.shape()), (Dtype::F32, t.shape));
+        let saved: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        assert_eq!(saved, &net.weights()[t.offset..t.offset + t.len()]);
+    }
+    // A PyTorch file (LeNet-5's golden weights) saved again is the same state_dict.
+    let lenet = std::fs::read(data_path("golden/lenet5.safetensors")).unwrap();
+    let a = cnn::zoo::LeNet5::from_safetensors(&lenet).unwrap();
+    let b = cnn::zoo::LeNet5::from_safetensors(&a.to_safetensors()).unwrap();
+    assert_eq!(a.weights(), b.weights());
+}
+
+/// The loader without an allocator gives the network `from_safetensors` gives.
+#[test]
+fn loading_into_a_buffer_gives_the_same_network() {
+    let lenet = std::fs::read(data_path("golden/lenet5.safetensors")).unwrap();
+    let a = cnn::zoo::LeNet5::from_safetensors(&lenet).unwrap();
+    let b =
+        cnn::zoo::LeNet5::from_safetensors_in(&lenet, leaked_buffer::<cnn::zoo::LeNet5>()).unwrap();
+    assert_eq!(a.weights(), b.weights());
+    assert_eq!(
+        cnn::zoo::LeNet5::from_safetensors_in(&lenet, Box::leak(Box::new([0.0; 3]))).err(),
+        Some(Error::WeightsLength {
+            expected: cnn::zoo::LeNet5::WEIGHTS_LEN,
+            found: 3
+        })
+    );
 }

@@ -34,6 +34,10 @@ static DETECTED: AtomicU8 = AtomicU8::new(0);
 /// or `avx512`) caps it at the first call, so that one build can test every level's code. A
 /// cap never raises the level above what the processor has.
 pub fn level() -> Level {
+    // A constant, so that a `portable` build's binary holds no SIMD code at all.
+    if cfg!(feature = "portable") {
+        return Level::Portable;
+    }
     match DETECTED.load(Ordering::Relaxed) {
         1 => Level::Portable,
         2 => Level::Avx2,
@@ -47,9 +51,6 @@ pub fn level() -> Level {
 }
 
 fn detect() -> Level {
-    if cfg!(feature = "portable") {
-        return Level::Portable;
-    }
     let found = hardware();
     #[cfg(feature = "std")]
     if let Some(cap) = requested() {
