@@ -1,11 +1,13 @@
 //! torchvision's ResNet-18 and MobileNetV2, saved by PyTorch with
 //! `safetensors.torch.save_file(model.state_dict(), path)`, loaded into `cnn::zoo`'s declarations
 //! without renaming a tensor, and run on PyTorch's inputs: the outputs are compared with
-//! PyTorch's.
+//! PyTorch's. Each network is then saved back with `to_safetensors` as `NAME.saved.safetensors`,
+//! which `--check` loads into torchvision's model (`load_state_dict(..., strict=True)`).
 //!
 //! ```text
 //! python3 tools/export_torchvision.py /tmp/tv      # needs torch and torchvision
 //! cargo run --release --example torchvision -- /tmp/tv
+//! python3 tools/export_torchvision.py --check /tmp/tv
 //! ```
 
 use std::{path::Path, process::ExitCode, time::Instant};
@@ -71,6 +73,10 @@ fn compare<N: Network>(dir: &Path, name: &str) -> Result<bool, Box<dyn std::erro
         .zip(&want)
         .fold(0.0f32, |m, (g, w)| m.max((g - w).abs()));
     let within = got.len() == want.len() && worst <= TOLERANCE * scale;
+    std::fs::write(
+        dir.join(format!("{name}.saved.safetensors")),
+        net.to_safetensors(),
+    )?;
     println!(
         "{:<12} {} tensors loaded in {:.0} ms; {} outputs, largest |difference| {worst:.2e} \
          ({:.1e} of the largest output): {}",

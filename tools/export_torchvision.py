@@ -2,7 +2,8 @@
 """torchvision's ResNet-18 and MobileNetV2 saved as a PyTorch user saves them, for
 `cargo run --release --example torchvision -- DIR`.
 
-    python3 tools/export_torchvision.py DIR      (needs torch, torchvision, safetensors)
+    python3 tools/export_torchvision.py DIR            (needs torch, torchvision, safetensors)
+    python3 tools/export_torchvision.py --check DIR    (after the example)
 
 For each model: random weights (torchvision's own initialisation, seeded), batch-norm weights,
 biases and running statistics randomised too (fresh models have mean 0 and variance 1, which
@@ -13,7 +14,10 @@ would hide a mix-up of the four), then
 exactly as a user would, `num_batches_tracked` included; and DIR/NAME.io.safetensors with two
 seeded inputs (`input`, [2, 3, 224, 224]) and the model's outputs in eval mode (`output`). The files
 are 47 MB and 14 MB, so they are not committed; the example loads them into `cnn::zoo`'s
-declarations without renaming anything and compares the outputs.
+declarations without renaming anything, compares the outputs, and saves each network back with
+`to_safetensors` as DIR/NAME.saved.safetensors; `--check` loads those into fresh torchvision
+models with `load_state_dict(load_file(path), strict=True)` and compares their outputs with the
+exported ones.
 """
 import os
 import sys
@@ -39,7 +43,24 @@ def randomise_batch_norms(model, gen):
             m.num_batches_tracked.fill_(1000)
 
 
+def check(out):
+    from safetensors.torch import load_file
+
+    for name, make in MODELS.items():
+        model = make()
+        model.load_state_dict(load_file(os.path.join(out, f"{name}.saved.safetensors")), strict=True)
+        model.eval()
+        io = load_file(os.path.join(out, f"{name}.io.safetensors"))
+        with torch.no_grad():
+            y = model(io["input"])
+        diff = (y - io["output"]).abs().max().item()
+        print(f"{name}: saved by cnn, loaded by PyTorch (strict): max |difference| {diff:.2e}")
+        assert diff == 0.0, name
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--check":
+        return check(sys.argv[2])
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     out = sys.argv[1]

@@ -350,8 +350,9 @@ fn corrupt(file: &mut Vec<u8>, rng: &mut Rng) {
                 .filter(|&i| file[i].is_ascii_digit())
                 .collect();
             if let Some(&i) = digits.get(pick(rng, digits.len())) {
-                for j in i..(i + 1 + pick(rng, 20)).min(header_end) {
-                    file[j] = b'0' + (rng.next_u64() % 10) as u8;
+                let end = (i + 1 + pick(rng, 20)).min(header_end);
+                for byte in &mut file[i..end] {
+                    *byte = b'0' + (rng.next_u64() % 10) as u8;
                 }
             }
         }
@@ -369,14 +370,14 @@ fn corrupt(file: &mut Vec<u8>, rng: &mut Rng) {
         5 | 6 => {
             let i = 8 + pick(rng, header_end - 8);
             let n = 1 + pick(rng, 12);
-            let inserted = rng.next_u64() % 2 == 0;
+            let inserted = rng.next_u64().is_multiple_of(2);
             if inserted {
                 let bytes: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
                 file.splice(i..i, bytes);
             } else {
                 file.drain(i..(i + n).min(header_end));
             }
-            if rng.next_u64() % 4 != 0 {
+            if !rng.next_u64().is_multiple_of(4) {
                 let len = (header_end - 8) as i64 + if inserted { n as i64 } else { -(n as i64) };
                 file[..8].copy_from_slice(&(len.max(0) as u64).to_le_bytes());
             }

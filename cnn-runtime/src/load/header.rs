@@ -116,11 +116,12 @@ impl<'a> Name<'a> {
         let m = s.chars().count();
         n >= m && self.chars().skip(n - m).eq(s.chars())
     }
+}
 
-    /// The decoded string.
-    #[cfg(feature = "alloc")]
-    pub fn to_string(self) -> alloc::string::String {
-        self.chars().collect()
+/// The decoded string.
+impl fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.chars().try_for_each(|c| fmt::Write::write_char(f, c))
     }
 }
 

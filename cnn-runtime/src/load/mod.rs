@@ -104,7 +104,7 @@ pub(crate) fn read_safetensors(
     weights_len: usize,
 ) -> Result<alloc::vec::Vec<f32>, Error> {
     use crate::TensorProblem;
-    use alloc::{vec, vec::Vec};
+    use alloc::{string::ToString, vec, vec::Vec};
 
     let header = Header::parse(bytes)?;
     let mut weights = vec![0.0f32; weights_len];
