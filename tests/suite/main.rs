@@ -4,6 +4,7 @@
 mod common;
 mod conformance;
 mod golden;
+mod grad;
 mod layers;
 mod loader;
 mod ui;

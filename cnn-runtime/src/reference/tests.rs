@@ -1,0 +1,300 @@
+//! The reference gradients against central finite differences in `f64`, layer kind by layer
+//! kind and option by option, on small random sizes, and through graphs (residual adds,
+//! concatenations, a value read twice).
+
+use alloc::{collections::BTreeMap, string::String, vec::Vec};
+
+use super::forward_all;
+use super::grad::backward;
+use crate::{Activation, Layer};
+
+/// SplitMix64, seeded.
+struct Rng(u64);
+
+impl Rng {
+    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        lo + (hi - lo) * ((z >> 11) as f64 / (1u64 << 53) as f64)
+    }
+
+    fn vec(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+        (0..n).map(|_| self.uniform(lo, hi)).collect()
+    }
+}
+
+/// Checks every gradient of `Σ r · output` (r random) against central differences: with respect
+/// to each input value and each value of each trained tensor; and that exactly the trained
+/// tensors (all of `shapes` but running statistics) get gradients.
+fn check(
+    layers: &[Layer],
+    inputs: &[&[usize]],
+    input_shape: &[usize],
+    shapes: &[(&str, &[usize])],
+    seed: u64,
+) {
+    let mut rng = Rng(seed);
+    let mut tensors: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (name, shape) in shapes {
+        let n = shape.iter().product();
+        let values = if name.ends_with("running_var") {
+            rng.vec(n, 0.5, 1.5)
+        } else {
+            rng.vec(n, -1.0, 1.0)
+        };
+        tensors.insert(String::from(*name), values);
+    }
+    let x = rng.vec(input_shape.iter().product(), -2.0, 2.0);
+    let run = |x: &[f64], t: &BTreeMap<String, Vec<f64>>| {
+        let values = forward_all(layers, inputs, input_shape, x, &|n| t[n].clone());
+        values.last().expect("an output").data.clone()
+    };
+    let r = rng.vec(run(&x, &tensors).len(), -1.0, 1.0);
+    let loss = |x: &[f64], t: &BTreeMap<String, Vec<f64>>| -> f64 {
+        run(x, t).iter().zip(&r).map(|(y, r)| y * r).sum()
+    };
+    let grads = backward(layers, inputs, input_shape, &x, &|n| tensors[n].clone(), &r);
+    let h = 1e-6;
+    let close = |what: &str, i: usize, analytic: f64, numeric: f64| {
+        assert!(
+            (analytic - numeric).abs() <= 1e-6 * analytic.abs().max(1.0),
+            "{what}[{i}]: backward gives {analytic}, finite differences {numeric}"
+        );
+    };
+    for i in 0..x.len() {
+        let (mut plus, mut minus) = (x.clone(), x.clone());
+        plus[i] += h;
+        minus[i] -= h;
+        let numeric = (loss(&plus, &tensors) - loss(&minus, &tensors)) / (2.0 * h);
+        close("input", i, grads.input[i], numeric);
+    }
+    let trained: Vec<&str> = shapes
+        .iter()
+        .map(|s| s.0)
+        .filter(|n| !n.contains("running_"))
+        .collect();
+    let mut got: Vec<&str> = grads.tensors.keys().map(String::as_str).collect();
+    got.sort_unstable();
+    let mut want = trained.clone();
+    want.sort_unstable();
+    assert_eq!(got, want, "the tensors with gradients");
+    for name in trained {
+        for j in 0..tensors[name].len() {
+            let mut t = tensors.clone();
+            let v = t.get_mut(name).expect("a tensor");
+            v[j] += h;
+            let plus = loss(&x, &t);
+            t.get_mut(name).expect("a tensor")[j] -= 2.0 * h;
+            let numeric = (plus - loss(&x, &t)) / (2.0 * h);
+            close(name, j, grads.tensors[name][j], numeric);
+        }
+    }
+}
+
+/// One layer reading the input.
+fn one(layer: Layer, input_shape: &[usize], shapes: &[(&str, &[usize])], seed: u64) {
+    check(&[layer], &[&[0]], input_shape, shapes, seed);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn conv(
+    in_channels: usize,
+    out_channels: usize,
+    kernel: &'static [usize],
+    stride: &'static [usize],
+    padding: &'static [usize],
+    padding_end: &'static [usize],
+    dilation: &'static [usize],
+    groups: usize,
+    bias: bool,
+) -> Layer {
+    Layer::Conv {
+        name: "c",
+        in_channels,
+        out_channels,
+        kernel,
+        stride,
+        padding,
+        padding_end,
+        dilation,
+        groups,
+        bias,
+    }
+}
+
+#[test]
+fn convolutions() {
+    let c = conv(3, 4, &[3, 2], &[2, 1], &[1, 0], &[1, 0], &[1, 2], 1, true);
+    one(
+        c,
+        &[3, 7, 6],
+        &[("c.weight", &[4, 3, 3, 2]), ("c.bias", &[4])],
+        1,
+    );
+    // Grouped 1-d, "same" padding with an even window (one more at the end).
+    let c = conv(4, 6, &[4], &[1], &[1], &[2], &[1], 2, true);
+    one(c, &[4, 9], &[("c.weight", &[6, 2, 4]), ("c.bias", &[6])], 2);
+    // Depthwise, strided, no bias.
+    let c = conv(3, 3, &[3, 3], &[2, 2], &[1, 1], &[1, 1], &[1, 1], 3, false);
+    one(c, &[3, 6, 5], &[("c.weight", &[3, 1, 3, 3])], 3);
+    let c = conv(
+        2,
+        2,
+        &[2, 1, 2],
+        &[1, 1, 2],
+        &[0, 1, 1],
+        &[0, 1, 1],
+        &[1, 1, 1],
+        1,
+        true,
+    );
+    one(
+        c,
+        &[2, 3, 2, 4],
+        &[("c.weight", &[2, 2, 2, 1, 2]), ("c.bias", &[2])],
+        4,
+    );
+}
+
+#[test]
+fn pools() {
+    let max = Layer::MaxPool {
+        kernel: &[3, 2],
+        stride: &[2, 2],
+        padding: &[1, 1],
+        dilation: &[1, 2],
+        ceil_mode: true,
+    };
+    one(max, &[2, 7, 8], &[], 5);
+    for (count_include_pad, divisor_override) in [(true, None), (false, None), (true, Some(5))] {
+        let avg = Layer::AvgPool {
+            kernel: &[3, 2],
+            stride: &[2, 1],
+            padding: &[1, 1],
+            ceil_mode: true,
+            count_include_pad,
+            divisor_override,
+        };
+        one(avg, &[2, 6, 5], &[], 6);
+    }
+    one(
+        Layer::AdaptiveAvgPool { output: &[3, 2] },
+        &[2, 7, 5],
+        &[],
+        7,
+    );
+    one(Layer::AdaptiveMaxPool { output: &[4] }, &[3, 9], &[], 8);
+    one(
+        Layer::AdaptiveMaxPool { output: &[2, 3, 2] },
+        &[1, 3, 5, 4],
+        &[],
+        9,
+    );
+}
+
+#[test]
+fn batch_norm_linear_and_reshapes() {
+    let stats: [(&str, &[usize]); 4] = [
+        ("bn.running_mean", &[3]),
+        ("bn.running_var", &[3]),
+        ("bn.weight", &[3]),
+        ("bn.bias", &[3]),
+    ];
+    let bn = |affine| Layer::BatchNorm {
+        name: "bn",
+        num_features: 3,
+        eps: 1e-5,
+        affine,
+    };
+    one(bn(true), &[3, 4, 2], &stats, 10);
+    one(bn(false), &[3, 5], &stats[..2], 11);
+    let linear = |bias| Layer::Linear {
+        name: "fc",
+        in_features: 5,
+        out_features: 4,
+        bias,
+    };
+    // Applied to the last axis of a [3, 5] input: three rows.
+    one(
+        linear(true),
+        &[3, 5],
+        &[("fc.weight", &[4, 5]), ("fc.bias", &[4])],
+        12,
+    );
+    check(
+        &[
+            Layer::Flatten {
+                start_dim: 1,
+                end_dim: -1,
+            },
+            linear(false),
+        ],
+        &[&[0], &[1]],
+        &[1, 5],
+        &[("fc.weight", &[4, 5])],
+        13,
+    );
+}
+
+#[test]
+fn activations_and_softmax() {
+    for (i, act) in [
+        Activation::Identity,
+        Activation::Relu,
+        Activation::Relu6,
+        Activation::LeakyRelu(0.1),
+        Activation::Sigmoid,
+        Activation::Tanh,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // A batch norm before, so that the activation's input has a gradient of its own kind.
+        check(
+            &[
+                Layer::BatchNorm {
+                    name: "bn",
+                    num_features: 2,
+                    eps: 0.0,
+                    affine: true,
+                },
+                Layer::Activation(act),
+            ],
+            &[&[0], &[1]],
+            &[2, 7],
+            &[
+                ("bn.running_mean", &[2]),
+                ("bn.running_var", &[2]),
+                ("bn.weight", &[2]),
+                ("bn.bias", &[2]),
+            ],
+            20 + i as u64,
+        );
+    }
+    one(Layer::Softmax { dim: 1 }, &[4, 3], &[], 30);
+    one(Layer::Softmax { dim: -1 }, &[2, 3, 4], &[], 31);
+    one(Layer::Identity, &[2, 3], &[], 32);
+}
+
+/// A residual block whose input is read three times (the main path, the shortcut, a
+/// concatenation), so that gradients from several readers add up.
+#[test]
+fn graphs() {
+    let c = conv(2, 2, &[3], &[1], &[1], &[1], &[1], 1, true);
+    check(
+        &[
+            c,
+            Layer::Activation(Activation::Tanh),
+            Layer::Add,
+            Layer::Concat,
+            Layer::AdaptiveMaxPool { output: &[3] },
+        ],
+        &[&[0], &[1], &[2, 0], &[3, 0, 2], &[4]],
+        &[2, 6],
+        &[("c.weight", &[2, 2, 3]), ("c.bias", &[2])],
+        40,
+    );
+}

@@ -1,0 +1,76 @@
+//! The reference's gradients (`cnn::reference::grad`) against PyTorch's autograd, in `f64`, on
+//! LeNet-5 and the golden networks that together use every layer kind and option
+//! (`tools/make_grad_golden.py`; eval mode: running statistics, dropout off).
+
+use cnn::Network;
+use cnn::zoo::LeNet5;
+
+use crate::common::data_path;
+use crate::golden::{Net1d, Net2d, Net3d};
+
+/// The F64 tensors of a safetensors file, by name.
+fn f64_tensors(rel: &str) -> std::collections::BTreeMap<String, Vec<f64>> {
+    let bytes = std::fs::read(data_path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let file = safetensors::SafeTensors::deserialize(&bytes).expect("a safetensors file");
+    file.iter()
+        .map(|(name, t)| {
+            assert_eq!(t.dtype(), safetensors::Dtype::F64, "{rel}: {name}");
+            let values = t
+                .data()
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+                .collect();
+            (name.to_string(), values)
+        })
+        .collect()
+}
+
+fn against_autograd<N: Network>(name: &str) {
+    let weights = std::fs::read(data_path(&format!("golden/{name}.safetensors"))).unwrap();
+    let net = N::from_safetensors(&weights).expect("the golden weights");
+    let tensor = |n: &str| -> Vec<f64> {
+        let t = N::TENSORS.iter().find(|t| t.name == n).expect("a tensor");
+        net.weights()[t.offset..t.offset + t.len()]
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect()
+    };
+    let golden = f64_tensors(&format!("golden/{name}.grad.safetensors"));
+    let grads = cnn::reference::grad::backward(
+        N::LAYERS,
+        N::INPUTS,
+        N::INPUT_SHAPE,
+        &golden["input"],
+        &tensor,
+        &golden["r"],
+    );
+    let mut compared = vec![("input".to_string(), &grads.input)];
+    compared.extend(grads.tensors.iter().map(|(n, g)| (n.clone(), g)));
+    assert_eq!(
+        compared.len(),
+        golden.len() - 2,
+        "{name}: the same tensors have gradients"
+    );
+    for (tensor_name, got) in compared {
+        let want = &golden[&format!("grad.{tensor_name}")];
+        let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert_eq!(got.len(), want.len(), "{name}: {tensor_name}");
+        // Not closer: the layers keep `eps` and slopes as `f32` (1e-3 is 1.0000000475e-3). The
+        // floor is for gradients that vanish (a bias before a softmax over its channel's axis:
+        // 1e-17 here, 1e-16 there).
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-7 * scale + 1e-14,
+                "{name}: {tensor_name}[{i}] is {g}, PyTorch's {w}"
+            );
+        }
+    }
+}
+
+#[test]
+fn reference_gradients_match_pytorch_s() {
+    against_autograd::<LeNet5>("lenet5");
+    against_autograd::<Net1d>("net1d");
+    against_autograd::<Net2d>("net2d");
+    against_autograd::<Net3d>("net3d");
+}
