@@ -7,9 +7,7 @@
 
 use alloc::{collections::BTreeMap, format, string::String, vec, vec::Vec};
 
-use super::{
-    Tensor64, axis_of, conv_sums, forward_all, linear_sums, lines, norm_affine, pool_windows,
-};
+use super::{Tensor64, axis_of, forward_all, lines, norm_affine, pool_windows, weighted_sums};
 use crate::{Activation, Layer};
 
 /// The gradients of a scalar loss with respect to a network's input and its trained tensors.
@@ -108,14 +106,7 @@ fn layer_backward(
             bias,
             ..
         } => {
-            let sums = match *layer {
-                Layer::Linear {
-                    in_features,
-                    out_features,
-                    ..
-                } => linear_sums(in_features, out_features, &x.shape),
-                _ => conv_sums(layer, &x.shape),
-            };
+            let sums = weighted_sums(layer, &x.shape);
             let weight = tensor(&format!("{name}.weight"));
             let gw = grad_of(tensors, format!("{name}.weight"), weight.len());
             for &(o, i, w) in &sums.terms {

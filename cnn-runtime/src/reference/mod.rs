@@ -250,6 +250,18 @@ fn linear_sums(in_features: usize, out_features: usize, x: &[usize]) -> Sums {
     }
 }
 
+/// The sums of a convolution or a linear layer on input shape `x`.
+fn weighted_sums(layer: &Layer, x: &[usize]) -> Sums {
+    match *layer {
+        Layer::Linear {
+            in_features,
+            out_features,
+            ..
+        } => linear_sums(in_features, out_features, x),
+        _ => conv_sums(layer, x),
+    }
+}
+
 impl Sums {
     /// The bias index of output offset `out`.
     fn channel(&self, out: usize) -> usize {
@@ -475,14 +487,7 @@ pub fn apply(layer: &Layer, x: &Tensor64, tensor: &dyn Fn(&str) -> Vec<f64>) -> 
     let get = |name: &str, what: &str| tensor(&format!("{name}.{what}"));
     match *layer {
         Layer::Conv { name, bias, .. } | Layer::Linear { name, bias, .. } => {
-            let sums = match *layer {
-                Layer::Linear {
-                    in_features,
-                    out_features,
-                    ..
-                } => linear_sums(in_features, out_features, &x.shape),
-                _ => conv_sums(layer, &x.shape),
-            };
+            let sums = weighted_sums(layer, &x.shape);
             let weight = get(name, "weight");
             let mut y = Tensor64::zeros(sums.shape.clone());
             if bias {
