@@ -24,6 +24,7 @@ mod nd;
 mod network;
 #[cfg(feature = "std")]
 pub mod reference;
+pub mod train;
 
 #[cfg(feature = "alloc")]
 pub use error::TensorProblem;

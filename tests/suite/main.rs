@@ -7,6 +7,7 @@ mod golden;
 mod grad;
 mod layers;
 mod loader;
+mod train;
 mod ui;
 #[cfg(feature = "zoo")]
 mod zoo;
