@@ -8,6 +8,7 @@
 //! compare step by step with PyTorch (`tools/make_train_golden.py`).
 
 use crate::__private::sqrt;
+use crate::{Layer, TensorSpec};
 
 /// The mean cross-entropy of a batch of `logits` (`targets.len()` rows of `classes` scores)
 /// against class indices `targets`, with `label_smoothing` as PyTorch's `CrossEntropyLoss`:
@@ -204,6 +205,56 @@ pub fn cosine_lr(base: f32, t_max: u64, eta_min: f32, epoch: u64) -> f32 {
     let (base, low) = (f64::from(base), f64::from(eta_min));
     let x = core::f64::consts::PI * epoch as f64 / t_max.max(1) as f64;
     (low + (base - low) * (1.0 + cos(x)) / 2.0) as f32
+}
+
+/// Initialises the state_dict tensors `specs` of the network `layers` in `weights` as PyTorch's
+/// layers initialise themselves, from a seeded generator: convolution and linear weights uniform
+/// in `±1/sqrt(fan_in)` (`kaiming_uniform_(a=sqrt(5))`), biases likewise; batch norms' weights
+/// 1, biases 0, running means 0 and running variances 1. The same seed gives the same weights;
+/// they are not PyTorch's values, which come from its own generator.
+///
+/// # Panics
+/// If a spec lies outside `weights`.
+pub fn init_weights(layers: &[Layer], specs: &[TensorSpec], weights: &mut [f32], seed: u64) {
+    let mut state = seed;
+    let mut uniform = move |bound: f64| {
+        // SplitMix64, 53 bits.
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        ((2.0 * ((z >> 11) as f64 / (1u64 << 53) as f64) - 1.0) * bound) as f32
+    };
+    for spec in specs {
+        let values = &mut weights[spec.offset..spec.offset + spec.len()];
+        let (layer, what) = spec.name.rsplit_once('.').unwrap_or(("", spec.name));
+        let owner = layers.iter().find(|l| match l {
+            Layer::Conv { name, .. }
+            | Layer::Linear { name, .. }
+            | Layer::BatchNorm { name, .. } => *name == layer,
+            _ => false,
+        });
+        let fan_in = match owner {
+            Some(Layer::Conv {
+                in_channels,
+                groups,
+                kernel,
+                ..
+            }) => in_channels / groups * kernel.iter().product::<usize>(),
+            Some(Layer::Linear { in_features, .. }) => *in_features,
+            _ => 0,
+        };
+        match (owner, what) {
+            (Some(Layer::BatchNorm { .. }), "weight" | "running_var") => values.fill(1.0),
+            (Some(Layer::BatchNorm { .. }), _) => values.fill(0.0),
+            _ if fan_in > 0 => {
+                let bound = 1.0 / sqrt(fan_in as f64);
+                values.iter_mut().for_each(|v| *v = uniform(bound));
+            }
+            _ => values.fill(0.0),
+        }
+    }
 }
 
 /// `x^n` by repeated squaring (no `std`).
