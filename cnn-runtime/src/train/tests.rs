@@ -1,4 +1,5 @@
-use super::{cos, exp, init_weights, ln, powi};
+use super::init_weights;
+use super::math::{cos, exp, ln, powi};
 use alloc::vec;
 
 use crate::{Layer, TensorSpec};
@@ -105,4 +106,76 @@ fn initialisation_is_pytorch_s_default() {
     assert_eq!(w, again);
     init_weights(&layers, &specs, &mut again, 8);
     assert_ne!(w, again);
+}
+
+/// Shifts and crops against the padded image cut by hand, flips against reversed rows, the
+/// crops' places drawn uniformly, the noise's spread, and every draw repeated by its seed.
+#[test]
+fn augmentations_do_what_torchvision_s_do() {
+    use super::{Rng, gaussian_noise, hflip, random_crop, random_hflip, shift};
+
+    let shape = [2, 3, 4];
+    let src: alloc::vec::Vec<f32> = (0..24).map(|v| v as f32 + 1.0).collect();
+    let mut dst = vec![0.0; 24];
+    // Padding 2 around [2, 3, 4] makes [2, 7, 8]; the crop at (top, left) = (3, 1) is the
+    // image shifted up by 1 and right by 1.
+    let pad = 2;
+    let padded = |c: usize, y: usize, x: usize| {
+        let (sy, sx) = (y as isize - pad, x as isize - pad);
+        if (0..3).contains(&sy) && (0..4).contains(&sx) {
+            src[(c * 3 + sy as usize) * 4 + sx as usize]
+        } else {
+            0.0
+        }
+    };
+    for (top, left) in [(0, 0), (3, 1), (4, 4), (2, 2)] {
+        shift(&src, shape, pad - top, pad - left, &mut dst);
+        for c in 0..2 {
+            for y in 0..3 {
+                for x in 0..4 {
+                    let want = padded(c, y + top as usize, x + left as usize);
+                    assert_eq!(dst[(c * 3 + y) * 4 + x], want, "crop at ({top}, {left})");
+                }
+            }
+        }
+    }
+    // Every place of the 5 x 5 is drawn, and about equally often: in a 5 x 5 image numbered
+    // 1 to 25, the value the centre receives tells the shift (at most 2 either way).
+    let numbered: alloc::vec::Vec<f32> = (1..=25).map(|v| v as f32).collect();
+    let mut out = vec![0.0; 25];
+    let mut seen = [0usize; 25];
+    let mut rng = Rng::new(3);
+    for _ in 0..10_000 {
+        random_crop(&numbered, [1, 5, 5], 2, &mut rng, &mut out);
+        seen[out[12] as usize - 1] += 1;
+    }
+    assert!(seen.iter().all(|&n| (300..500).contains(&n)), "{seen:?}");
+    hflip(&src, shape, &mut dst);
+    assert_eq!(&dst[..4], &[4.0, 3.0, 2.0, 1.0]);
+    let mut back = vec![0.0; 24];
+    hflip(&dst, shape, &mut back);
+    assert_eq!(back, src);
+    let mut rng = Rng::new(5);
+    let flips = (0..1000)
+        .filter(|_| random_hflip(&src, shape, 0.3, &mut rng, &mut dst))
+        .count();
+    assert!(
+        (250..350).contains(&flips),
+        "{flips} flips of 1000 at p = 0.3"
+    );
+    let mut noise = vec![0.0f32; 100_000];
+    gaussian_noise(&mut noise, 0.5, &mut Rng::new(9));
+    let mean = noise.iter().map(|&v| f64::from(v)).sum::<f64>() / 1e5;
+    let var = noise
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / 1e5;
+    assert!(
+        mean.abs() < 0.01 && (var.sqrt() - 0.5).abs() < 0.01,
+        "{mean} {var}"
+    );
+    let mut again = vec![0.0f32; 100_000];
+    gaussian_noise(&mut again, 0.5, &mut Rng::new(9));
+    assert_eq!(noise, again);
 }
