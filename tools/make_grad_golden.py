@@ -9,6 +9,11 @@ and option), with the weights of tests/data/golden/NAME.safetensors, in float64 
 NAME.io.safetensors (`input`), a seeded random weighting `r` of the outputs, and the gradients of
 `loss = sum(r * model(input))` with respect to the input (`grad.input`) and to each parameter
 (`grad.<state_dict name>`). Written, all float64, to tests/data/golden/NAME.grad.safetensors.
+
+In training mode too, for the networks without dropout (net2d, net3d): the first three inputs
+as one batch, so that batch norms normalise with the batch's statistics; the gradients, and each
+batch norm's running statistics after the pass (`running.<state_dict name>`), in
+NAME.train.grad.safetensors.
 """
 import os
 import sys
@@ -37,6 +42,23 @@ def main():
             out[f"grad.{key}"] = p.grad.contiguous()
         save_file(out, os.path.join(OUT, f"{name}.grad.safetensors"))
         print(f"{name}: {len(out) - 3} parameter gradients, |grad.input| max {x.grad.abs().max().item():.3g}")
+    for seed, name in enumerate(["net2d", "net3d"]):
+        model = NETS[name][0]()
+        model.load_state_dict(load_file(os.path.join(OUT, f"{name}.safetensors")), strict=True)
+        model = model.double().train()
+        x = load_file(os.path.join(OUT, f"{name}.io.safetensors"))["input"][:3].double()
+        x.requires_grad_(True)
+        y = model(x)
+        r = torch.randn(y.shape, generator=torch.Generator().manual_seed(10 + seed), dtype=torch.float64)
+        (y * r).sum().backward()
+        out = {"input": x.detach().contiguous(), "r": r.contiguous(), "grad.input": x.grad.contiguous()}
+        for key, p in model.named_parameters():
+            out[f"grad.{key}"] = p.grad.contiguous()
+        for key, t in model.state_dict().items():
+            if key.endswith("running_mean") or key.endswith("running_var"):
+                out[f"running.{key}"] = t.contiguous()
+        save_file(out, os.path.join(OUT, f"{name}.train.grad.safetensors"))
+        print(f"{name} in training: {len(out) - 3} gradients and running statistics")
 
 
 if __name__ == "__main__":

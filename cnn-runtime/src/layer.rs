@@ -62,11 +62,14 @@ pub enum Layer {
     AdaptiveAvgPool { output: &'static [usize] },
     /// `AdaptiveMaxPoolNd` with the given output size.
     AdaptiveMaxPool { output: &'static [usize] },
-    /// `BatchNormNd` at inference: running statistics, `eps`, optional affine weight and bias.
+    /// `BatchNormNd`: at inference the running statistics normalise; in training the batch's,
+    /// and the running ones move towards them by `momentum` (`None`: PyTorch's cumulative
+    /// average). `eps`, optional affine weight and bias.
     BatchNorm {
         name: &'static str,
         num_features: usize,
         eps: f32,
+        momentum: Option<f32>,
         affine: bool,
     },
     /// `Linear`, applied to the last axis.

@@ -1,6 +1,7 @@
 //! The reference's gradients (`cnn::reference::grad`) against PyTorch's autograd, in `f64`, on
 //! LeNet-5 and the golden networks that together use every layer kind and option
-//! (`tools/make_grad_golden.py`; eval mode: running statistics, dropout off).
+//! (`tools/make_grad_golden.py`): at inference (running statistics, dropout off), and in
+//! training on a batch of three (batch statistics, running statistics updated).
 
 use cnn::Network;
 use cnn::zoo::LeNet5;
@@ -44,15 +45,30 @@ fn against_autograd<N: Network>(name: &str) {
         &tensor,
         &golden["r"],
     );
-    let mut compared = vec![("input".to_string(), &grads.input)];
-    compared.extend(grads.tensors.iter().map(|(n, g)| (n.clone(), g)));
+    let mut compared = vec![("grad.input".to_string(), grads.input.clone())];
+    compared.extend(
+        grads
+            .tensors
+            .into_iter()
+            .map(|(n, g)| (format!("grad.{n}"), g)),
+    );
+    compare(name, &golden, compared);
+}
+
+/// Compares each `(name, values)` with the golden tensor of that name, and checks that the
+/// golden file has no other (but `input` and `r`).
+fn compare(
+    name: &str,
+    golden: &std::collections::BTreeMap<String, Vec<f64>>,
+    compared: Vec<(String, Vec<f64>)>,
+) {
     assert_eq!(
         compared.len(),
         golden.len() - 2,
         "{name}: the same tensors have gradients"
     );
     for (tensor_name, got) in compared {
-        let want = &golden[&format!("grad.{tensor_name}")];
+        let want = &golden[&tensor_name];
         let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         assert_eq!(got.len(), want.len(), "{name}: {tensor_name}");
         // Not closer: the layers keep `eps` and slopes as `f32` (1e-3 is 1.0000000475e-3). The
@@ -67,10 +83,78 @@ fn against_autograd<N: Network>(name: &str) {
     }
 }
 
+/// In training mode, on the batch of the golden file: gradients and updated running statistics.
+fn against_autograd_training<N: Network>(name: &str) {
+    use cnn::reference::grad::{Mode, backward_batch};
+
+    let weights = std::fs::read(data_path(&format!("golden/{name}.safetensors"))).unwrap();
+    let net = N::from_safetensors(&weights).expect("the golden weights");
+    let tensor = |n: &str| -> Vec<f64> {
+        let t = N::TENSORS.iter().find(|t| t.name == n).expect("a tensor");
+        net.weights()[t.offset..t.offset + t.len()]
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect()
+    };
+    let golden = f64_tensors(&format!("golden/{name}.train.grad.safetensors"));
+    let split =
+        |v: &[f64], len: usize| v.chunks_exact(len).map(<[f64]>::to_vec).collect::<Vec<_>>();
+    let batch = split(&golden["input"], N::INPUT_LEN);
+    let r = split(&golden["r"], N::OUTPUT_LEN);
+    assert_eq!(batch.len(), 3);
+    // The golden weights' num_batches_tracked is 7; only `momentum = None` would use it.
+    let grads = backward_batch(
+        N::LAYERS,
+        N::INPUTS,
+        N::INPUT_SHAPE,
+        &batch,
+        &tensor,
+        &r,
+        Mode::Train { batches: 7 },
+    );
+    let mut compared = vec![("grad.input".to_string(), grads.inputs.concat())];
+    compared.extend(
+        grads
+            .tensors
+            .into_iter()
+            .map(|(n, g)| (format!("grad.{n}"), g)),
+    );
+    compared.extend(
+        grads
+            .running
+            .into_iter()
+            .map(|(n, v)| (format!("running.{n}"), v)),
+    );
+    compare(name, &golden, compared);
+}
+
 #[test]
 fn reference_gradients_match_pytorch_s() {
     against_autograd::<LeNet5>("lenet5");
     against_autograd::<Net1d>("net1d");
     against_autograd::<Net2d>("net2d");
     against_autograd::<Net3d>("net3d");
+    against_autograd_training::<Net2d>("net2d");
+    against_autograd_training::<Net3d>("net3d");
+}
+
+/// The declaration's `momentum` reaches the layer descriptions training reads.
+#[test]
+fn batch_norm_momentum_is_declared() {
+    cnn::cnn! {
+        struct Momenta {
+            input: [2, 4, 4],
+            a: BatchNorm2d,
+            b: BatchNorm2d(momentum = 0.3),
+            c: BatchNorm2d(momentum = None),
+        }
+    }
+    let momenta: Vec<Option<f32>> = Momenta::LAYERS
+        .iter()
+        .map(|l| match l {
+            cnn::Layer::BatchNorm { momentum, .. } => *momentum,
+            _ => panic!("only batch norms"),
+        })
+        .collect();
+    assert_eq!(momenta, [Some(0.1), Some(0.3), None]);
 }

@@ -38,6 +38,7 @@ pub enum Resolved {
     BatchNorm {
         channels: u64,
         eps: f64,
+        momentum: Option<f64>,
         affine: bool,
     },
     Linear {
@@ -399,6 +400,7 @@ impl At<'_, '_> {
                     Resolved::BatchNorm {
                         channels: input[0],
                         eps: bn.eps,
+                        momentum: bn.momentum,
                         affine: bn.affine,
                     },
                     input,

@@ -92,6 +92,7 @@ pub fn expand(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) -> 
             channels,
             eps,
             affine,
+            ..
         } = n.op
         else {
             return None;
@@ -300,10 +301,18 @@ fn layer_desc(node: &Node) -> TokenStream {
         Resolved::BatchNorm {
             channels,
             eps,
+            momentum,
             affine,
         } => {
             let (c, e) = (usize_lit(*channels), f32_lit(*eps));
-            quote!(__cnn::Layer::BatchNorm { name: #name, num_features: #c, eps: #e, affine: #affine })
+            let m = match momentum {
+                Some(m) => {
+                    let m = f32_lit(*m);
+                    quote!(::core::option::Option::Some(#m))
+                }
+                None => quote!(::core::option::Option::None),
+            };
+            quote!(__cnn::Layer::BatchNorm { name: #name, num_features: #c, eps: #e, momentum: #m, affine: #affine })
         }
         Resolved::Linear {
             in_features,

@@ -110,6 +110,8 @@ pub struct BatchNorm {
     pub dims: usize,
     pub num_features: Option<Checked>,
     pub eps: f64,
+    /// `None` for PyTorch's cumulative average (`momentum = None`).
+    pub momentum: Option<f64>,
     pub affine: bool,
 }
 
@@ -565,7 +567,13 @@ pub fn lower_layer(call: &LayerCall, blocks: &[&str], cx: &mut Ctxt) -> Layer {
             if eps <= 0.0 {
                 a.refuse("eps", "`eps` must be positive");
             }
-            let _momentum = a.float("momentum", 0.1);
+            let momentum = match a.bound.get("momentum") {
+                Some(Value {
+                    kind: ValueKind::None,
+                    ..
+                }) => None,
+                _ => Some(a.float("momentum", 0.1)),
+            };
             let affine = a.boolean("affine", true);
             if !a.boolean("track_running_stats", true) {
                 a.refuse("track_running_stats", "`track_running_stats = false` is not supported: inference normalises with the running statistics");
@@ -575,6 +583,7 @@ pub fn lower_layer(call: &LayerCall, blocks: &[&str], cx: &mut Ctxt) -> Layer {
                 dims,
                 num_features,
                 eps,
+                momentum,
                 affine,
             })
         }

@@ -7,7 +7,7 @@
 
 use alloc::{collections::BTreeMap, format, string::String, vec, vec::Vec};
 
-use super::{Tensor64, axis_of, forward_all, lines, norm_affine, pool_windows, weighted_sums};
+use super::{Tensor64, apply, axis_of, combine, lines, norm_affine, pool_windows, weighted_sums};
 use crate::{Activation, Layer};
 
 /// The gradients of a scalar loss with respect to a network's input and its trained tensors.
@@ -35,11 +35,106 @@ pub fn backward(
     tensor: &dyn Fn(&str) -> Vec<f64>,
     grad_output: &[f64],
 ) -> Gradients {
-    let values = forward_all(layers, inputs, input_shape, input, tensor);
-    let mut grads: Vec<Vec<f64>> = values.iter().map(|v| vec![0.0; v.data.len()]).collect();
+    let mut batch = backward_batch(
+        layers,
+        inputs,
+        input_shape,
+        &[input.to_vec()],
+        tensor,
+        &[grad_output.to_vec()],
+        Mode::Eval,
+    );
+    Gradients {
+        input: batch.inputs.swap_remove(0),
+        tensors: batch.tensors,
+    }
+}
+
+/// How batch norms run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Mode {
+    /// Inference: the running statistics normalise.
+    Eval,
+    /// Training: each batch norm normalises with the batch's statistics (over the samples and
+    /// the positions; the variance biased), and its running statistics move towards them (the
+    /// variance unbiased) by its momentum, or, with `momentum: None`, by `1 / (batches + 1)`
+    /// where `batches` is how many batches it has seen before (PyTorch's `num_batches_tracked`).
+    Train { batches: u64 },
+}
+
+/// What one pass over a batch gives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchGradients {
+    /// The network's output for each sample.
+    pub outputs: Vec<Vec<f64>>,
+    /// The loss's gradient with respect to each sample's input.
+    pub inputs: Vec<Vec<f64>>,
+    /// The loss's gradient with respect to each trained tensor, summed over the batch.
+    pub tensors: BTreeMap<String, Vec<f64>>,
+    /// In training mode, each batch norm's running statistics after the pass, by state_dict
+    /// name (`bn1.running_mean`, `bn1.running_var`); empty at inference.
+    pub running: BTreeMap<String, Vec<f64>>,
+}
+
+/// Runs the network on a batch and propagates `grad_outputs` (the loss's gradient with respect
+/// to each sample's output) back; batch norms as `mode` says, dropout as the identity.
+///
+/// # Panics
+/// As [`forward_all`]; and if there is not one gradient per output value.
+pub fn backward_batch(
+    layers: &[Layer],
+    inputs: &[&[usize]],
+    input_shape: &[usize],
+    batch: &[Vec<f64>],
+    tensor: &dyn Fn(&str) -> Vec<f64>,
+    grad_outputs: &[Vec<f64>],
+    mode: Mode,
+) -> BatchGradients {
+    // values[v][s]: value v (0 the input, i + 1 layer i's output) of sample s.
+    let mut values: Vec<Vec<Tensor64>> = vec![
+        batch
+            .iter()
+            .map(|x| Tensor64 {
+                shape: input_shape.to_vec(),
+                data: x.clone(),
+            })
+            .collect(),
+    ];
+    let mut stats: Vec<Option<Vec<(f64, f64)>>> = Vec::new();
+    let mut running = BTreeMap::new();
+    for (layer, reads) in layers.iter().zip(inputs) {
+        let (out, batch_stats) = match (layer, mode) {
+            (Layer::BatchNorm { .. }, Mode::Train { batches }) => {
+                let (out, st) = norm_train(layer, &values[reads[0]], tensor, batches, &mut running);
+                (out, Some(st))
+            }
+            _ => {
+                let out = (0..batch.len())
+                    .map(|s| {
+                        let args: Vec<&Tensor64> = reads.iter().map(|&r| &values[r][s]).collect();
+                        combine(layer, &args).unwrap_or_else(|| apply(layer, args[0], tensor))
+                    })
+                    .collect();
+                (out, None)
+            }
+        };
+        values.push(out);
+        stats.push(batch_stats);
+    }
+    let mut grads: Vec<Vec<Vec<f64>>> = values
+        .iter()
+        .map(|v| v.iter().map(|t| vec![0.0; t.data.len()]).collect())
+        .collect();
     let last = grads.last_mut().expect("the input at least");
-    assert_eq!(last.len(), grad_output.len(), "one gradient per output");
-    last.copy_from_slice(grad_output);
+    assert_eq!(
+        last.len(),
+        grad_outputs.len(),
+        "one output gradient per sample"
+    );
+    for (g, given) in last.iter_mut().zip(grad_outputs) {
+        assert_eq!(g.len(), given.len(), "one gradient per output");
+        g.copy_from_slice(given);
+    }
     let mut tensors = BTreeMap::new();
     for (i, (layer, reads)) in layers.iter().zip(inputs).enumerate().rev() {
         // Every layer reading this one's output comes later and has already given its share.
@@ -47,28 +142,186 @@ pub fn backward(
         match layer {
             Layer::Add => {
                 for &r in reads.iter() {
-                    add_into(&mut grads[r], &gy);
+                    for (g, gy) in grads[r].iter_mut().zip(&gy) {
+                        add_into(g, gy);
+                    }
                 }
             }
             Layer::Concat => {
                 let mut start = 0;
                 for &r in reads.iter() {
-                    let n = values[r].data.len();
-                    add_into(&mut grads[r], &gy[start..start + n]);
+                    let n = values[r][0].data.len();
+                    for (g, gy) in grads[r].iter_mut().zip(&gy) {
+                        add_into(g, &gy[start..start + n]);
+                    }
                     start += n;
                 }
             }
             _ => {
-                let x = &values[reads[0]];
-                let gx = layer_backward(layer, x, &values[i + 1], &gy, tensor, &mut tensors);
-                add_into(&mut grads[reads[0]], &gx);
+                let gx = match &stats[i] {
+                    Some(st) => {
+                        norm_train_backward(layer, &values[reads[0]], &gy, st, tensor, &mut tensors)
+                    }
+                    None => values[reads[0]]
+                        .iter()
+                        .zip(&values[i + 1])
+                        .zip(&gy)
+                        .map(|((x, y), gy)| layer_backward(layer, x, y, gy, tensor, &mut tensors))
+                        .collect(),
+                };
+                for (g, gx) in grads[reads[0]].iter_mut().zip(&gx) {
+                    add_into(g, gx);
+                }
             }
         }
     }
-    Gradients {
-        input: core::mem::take(&mut grads[0]),
+    BatchGradients {
+        outputs: values
+            .pop()
+            .expect("the input at least")
+            .into_iter()
+            .map(|t| t.data)
+            .collect(),
+        inputs: core::mem::take(&mut grads[0]),
         tensors,
+        running,
     }
+}
+
+/// A batch norm's per-channel weight and bias (1 and 0 without affine parameters).
+fn gamma_beta(layer: &Layer, tensor: &dyn Fn(&str) -> Vec<f64>) -> (Vec<f64>, Vec<f64>) {
+    let Layer::BatchNorm {
+        name,
+        num_features,
+        affine,
+        ..
+    } = *layer
+    else {
+        unreachable!("a batch norm")
+    };
+    if affine {
+        (
+            tensor(&format!("{name}.weight")),
+            tensor(&format!("{name}.bias")),
+        )
+    } else {
+        (vec![1.0; num_features], vec![0.0; num_features])
+    }
+}
+
+/// A batch norm in training mode over the batch `x`: the outputs, each channel's batch mean and
+/// `1 / sqrt(var + eps)`; the updated running statistics go into `running`.
+fn norm_train(
+    layer: &Layer,
+    x: &[Tensor64],
+    tensor: &dyn Fn(&str) -> Vec<f64>,
+    batches: u64,
+    running: &mut BTreeMap<String, Vec<f64>>,
+) -> (Vec<Tensor64>, Vec<(f64, f64)>) {
+    let Layer::BatchNorm {
+        name,
+        num_features,
+        eps,
+        momentum,
+        ..
+    } = *layer
+    else {
+        unreachable!("a batch norm")
+    };
+    let plane = x[0].data.len() / num_features;
+    let count = (x.len() * plane) as f64;
+    let channel = |c: usize| {
+        x.iter()
+            .flat_map(move |t| t.data[c * plane..(c + 1) * plane].iter().copied())
+    };
+    let (gamma, beta) = gamma_beta(layer, tensor);
+    let (mut mean_run, mut var_run) = (
+        tensor(&format!("{name}.running_mean")),
+        tensor(&format!("{name}.running_var")),
+    );
+    let factor = momentum.map_or(1.0 / (batches as f64 + 1.0), f64::from);
+    let mut stats = Vec::new();
+    for c in 0..num_features {
+        let mean = channel(c).sum::<f64>() / count;
+        let var = channel(c).map(|v| (v - mean) * (v - mean)).sum::<f64>() / count;
+        stats.push((mean, 1.0 / (var + f64::from(eps)).sqrt()));
+        mean_run[c] = (1.0 - factor) * mean_run[c] + factor * mean;
+        var_run[c] = (1.0 - factor) * var_run[c] + factor * var * count / (count - 1.0);
+    }
+    running.insert(format!("{name}.running_mean"), mean_run);
+    running.insert(format!("{name}.running_var"), var_run);
+    let out = x
+        .iter()
+        .map(|t| {
+            let mut y = t.clone();
+            for (i, v) in y.data.iter_mut().enumerate() {
+                let c = i / plane;
+                *v = (*v - stats[c].0) * stats[c].1 * gamma[c] + beta[c];
+            }
+            y
+        })
+        .collect();
+    (out, stats)
+}
+
+/// The gradient of [`norm_train`]: the statistics depend on every sample, so each input's
+/// gradient is `inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))` per channel, with
+/// `dxhat = gy * gamma`.
+fn norm_train_backward(
+    layer: &Layer,
+    x: &[Tensor64],
+    gy: &[Vec<f64>],
+    stats: &[(f64, f64)],
+    tensor: &dyn Fn(&str) -> Vec<f64>,
+    tensors: &mut BTreeMap<String, Vec<f64>>,
+) -> Vec<Vec<f64>> {
+    let Layer::BatchNorm {
+        name,
+        num_features,
+        affine,
+        ..
+    } = *layer
+    else {
+        unreachable!("a batch norm")
+    };
+    let plane = x[0].data.len() / num_features;
+    let count = (x.len() * plane) as f64;
+    let (gamma, _) = gamma_beta(layer, tensor);
+    let xhat = |s: usize, i: usize| {
+        let (mean, inv) = stats[i / plane];
+        (x[s].data[i] - mean) * inv
+    };
+    let (mut sum_d, mut sum_dx) = (vec![0.0; num_features], vec![0.0; num_features]);
+    let (mut gg, mut gb) = (vec![0.0; num_features], vec![0.0; num_features]);
+    for (s, gy) in gy.iter().enumerate() {
+        for (i, g) in gy.iter().enumerate() {
+            let c = i / plane;
+            sum_d[c] += g * gamma[c];
+            sum_dx[c] += g * gamma[c] * xhat(s, i);
+            gg[c] += g * xhat(s, i);
+            gb[c] += g;
+        }
+    }
+    if affine {
+        add_into(
+            grad_of(tensors, format!("{name}.weight"), num_features),
+            &gg,
+        );
+        add_into(grad_of(tensors, format!("{name}.bias"), num_features), &gb);
+    }
+    gy.iter()
+        .enumerate()
+        .map(|(s, gy)| {
+            gy.iter()
+                .enumerate()
+                .map(|(i, g)| {
+                    let c = i / plane;
+                    let d = g * gamma[c];
+                    stats[c].1 * (d - sum_d[c] / count - xhat(s, i) * sum_dx[c] / count)
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// The gradient of tensor `name` so far, zeros at first.

@@ -127,26 +127,32 @@ pub fn forward_all(
     }];
     for (layer, reads) in layers.iter().zip(inputs) {
         let args: Vec<&Tensor64> = reads.iter().map(|&r| &values[r]).collect();
-        let out = match layer {
-            Layer::Add => {
-                assert_eq!(args[0].shape, args[1].shape, "the two inputs of an add");
-                let mut y = args[0].clone();
-                for (v, w) in y.data.iter_mut().zip(&args[1].data) {
-                    *v += w;
-                }
-                y
-            }
-            Layer::Concat => {
-                let mut shape = args[0].shape.clone();
-                shape[0] = args.iter().map(|a| a.shape[0]).sum();
-                let data = args.iter().flat_map(|a| a.data.iter().copied()).collect();
-                Tensor64 { shape, data }
-            }
-            _ => apply(layer, args[0], tensor),
-        };
+        let out = combine(layer, &args).unwrap_or_else(|| apply(layer, args[0], tensor));
         values.push(out);
     }
     values
+}
+
+/// The layers that read several values: a residual add and a concatenation along channels;
+/// `None` for any other layer.
+fn combine(layer: &Layer, args: &[&Tensor64]) -> Option<Tensor64> {
+    match layer {
+        Layer::Add => {
+            assert_eq!(args[0].shape, args[1].shape, "the two inputs of an add");
+            let mut y = args[0].clone();
+            for (v, w) in y.data.iter_mut().zip(&args[1].data) {
+                *v += w;
+            }
+            Some(y)
+        }
+        Layer::Concat => {
+            let mut shape = args[0].shape.clone();
+            shape[0] = args.iter().map(|a| a.shape[0]).sum();
+            let data = args.iter().flat_map(|a| a.data.iter().copied()).collect();
+            Some(Tensor64 { shape, data })
+        }
+        _ => None,
+    }
 }
 
 /// A convolution's or linear layer's sums: `y[out] = bias[channel(out)] + Σ w[weight] · x[input]`
@@ -419,6 +425,7 @@ fn norm_affine(layer: &Layer, tensor: &dyn Fn(&str) -> Vec<f64>) -> Vec<(f64, f6
         num_features,
         eps,
         affine,
+        ..
     } = *layer
     else {
         unreachable!("a batch norm")

@@ -2,10 +2,10 @@
 //! kind and option by option, on small random sizes, and through graphs (residual adds,
 //! concatenations, a value read twice).
 
-use alloc::{collections::BTreeMap, string::String, vec::Vec};
+use alloc::{collections::BTreeMap, string::String, vec, vec::Vec};
 
 use super::forward_all;
-use super::grad::backward;
+use super::grad::{Mode, backward_batch};
 use crate::{Activation, Layer};
 
 /// SplitMix64, seeded.
@@ -28,7 +28,7 @@ impl Rng {
 
 /// Checks every gradient of `Σ r · output` (r random) against central differences: with respect
 /// to each input value and each value of each trained tensor; and that exactly the trained
-/// tensors (all of `shapes` but running statistics) get gradients.
+/// tensors (all of `shapes` but running statistics) get gradients. One sample at inference.
 fn check(
     layers: &[Layer],
     inputs: &[&[usize]],
@@ -36,27 +36,64 @@ fn check(
     shapes: &[(&str, &[usize])],
     seed: u64,
 ) {
+    check_batch(layers, inputs, input_shape, shapes, seed, 1, Mode::Eval);
+}
+
+/// [`check`] on a batch of `n` samples in `mode`, the loss summed over the batch.
+fn check_batch(
+    layers: &[Layer],
+    inputs: &[&[usize]],
+    input_shape: &[usize],
+    shapes: &[(&str, &[usize])],
+    seed: u64,
+    n: usize,
+    mode: Mode,
+) {
     let mut rng = Rng(seed);
     let mut tensors: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for (name, shape) in shapes {
-        let n = shape.iter().product();
+        let len = shape.iter().product();
         let values = if name.ends_with("running_var") {
-            rng.vec(n, 0.5, 1.5)
+            rng.vec(len, 0.5, 1.5)
         } else {
-            rng.vec(n, -1.0, 1.0)
+            rng.vec(len, -1.0, 1.0)
         };
         tensors.insert(String::from(*name), values);
     }
-    let x = rng.vec(input_shape.iter().product(), -2.0, 2.0);
-    let run = |x: &[f64], t: &BTreeMap<String, Vec<f64>>| {
-        let values = forward_all(layers, inputs, input_shape, x, &|n| t[n].clone());
-        values.last().expect("an output").data.clone()
+    let len: usize = input_shape.iter().product();
+    let x = rng.vec(n * len, -2.0, 2.0);
+    let split = |x: &[f64]| -> Vec<Vec<f64>> { x.chunks_exact(len).map(<[f64]>::to_vec).collect() };
+    let pass = |x: &[f64], t: &BTreeMap<String, Vec<f64>>, r: &[Vec<f64>]| {
+        backward_batch(
+            layers,
+            inputs,
+            input_shape,
+            &split(x),
+            &|name| t[name].clone(),
+            r,
+            mode,
+        )
     };
-    let r = rng.vec(run(&x, &tensors).len(), -1.0, 1.0);
+    // The output's length is the same in both modes: one sample at inference gives it.
+    let out_len = forward_all(layers, inputs, input_shape, &x[..len], &|name| {
+        tensors[name].clone()
+    })
+    .last()
+    .expect("an output")
+    .data
+    .len();
+    let zeros = vec![vec![0.0; out_len]; n];
+    let r: Vec<Vec<f64>> = zeros.iter().map(|z| rng.vec(z.len(), -1.0, 1.0)).collect();
     let loss = |x: &[f64], t: &BTreeMap<String, Vec<f64>>| -> f64 {
-        run(x, t).iter().zip(&r).map(|(y, r)| y * r).sum()
+        let out = pass(x, t, &zeros).outputs;
+        out.iter()
+            .flatten()
+            .zip(r.iter().flatten())
+            .map(|(y, r)| y * r)
+            .sum()
     };
-    let grads = backward(layers, inputs, input_shape, &x, &|n| tensors[n].clone(), &r);
+    let grads = pass(&x, &tensors, &r);
+    let grad_input: Vec<f64> = grads.inputs.concat();
     let h = 1e-6;
     let close = |what: &str, i: usize, analytic: f64, numeric: f64| {
         assert!(
@@ -69,7 +106,7 @@ fn check(
         plus[i] += h;
         minus[i] -= h;
         let numeric = (loss(&plus, &tensors) - loss(&minus, &tensors)) / (2.0 * h);
-        close("input", i, grads.input[i], numeric);
+        close("input", i, grad_input[i], numeric);
     }
     let trained: Vec<&str> = shapes
         .iter()
@@ -207,6 +244,7 @@ fn batch_norm_linear_and_reshapes() {
         name: "bn",
         num_features: 3,
         eps: 1e-5,
+        momentum: Some(0.1),
         affine,
     };
     one(bn(true), &[3, 4, 2], &stats, 10);
@@ -259,6 +297,7 @@ fn activations_and_softmax() {
                     name: "bn",
                     num_features: 2,
                     eps: 0.0,
+                    momentum: Some(0.1),
                     affine: true,
                 },
                 Layer::Activation(act),
@@ -297,4 +336,35 @@ fn graphs() {
         &[("c.weight", &[2, 2, 3]), ("c.bias", &[2])],
         40,
     );
+}
+
+/// Batch norm in training mode: the batch's statistics depend on every sample, so each input's
+/// gradient reaches every other sample's output; with a convolution before and an activation
+/// after, affine and not.
+#[test]
+fn batch_norm_in_training() {
+    for (affine, momentum) in [(true, Some(0.1)), (false, None)] {
+        let layers = [
+            conv(2, 3, &[3], &[1], &[1], &[1], &[1], 1, true),
+            Layer::BatchNorm {
+                name: "bn",
+                num_features: 3,
+                eps: 1e-5,
+                momentum,
+                affine,
+            },
+            Layer::Activation(Activation::Tanh),
+        ];
+        let mut shapes: Vec<(&str, &[usize])> = vec![
+            ("c.weight", &[3, 2, 3]),
+            ("c.bias", &[3]),
+            ("bn.running_mean", &[3]),
+            ("bn.running_var", &[3]),
+        ];
+        if affine {
+            shapes.extend([("bn.weight", &[3][..]), ("bn.bias", &[3][..])]);
+        }
+        let mode = Mode::Train { batches: 4 };
+        check_batch(&layers, &[&[0], &[1], &[2]], &[2, 5], &shapes, 50, 3, mode);
+    }
 }

@@ -56,6 +56,7 @@ fn initialisation_is_pytorch_s_default() {
             name: "bn",
             num_features: 64,
             eps: 1e-5,
+            momentum: Some(0.1),
             affine: true,
         },
         Layer::Linear {
