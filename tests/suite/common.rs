@@ -4,20 +4,16 @@ use std::path::PathBuf;
 
 use cnn::{Network, Weights};
 
-/// SplitMix64: seeded, portable, good enough for test data.
-pub struct Rng(u64);
+/// The runtime's seeded generator (SplitMix64), with what test data needs.
+pub struct Rng(cnn::train::Rng);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng(seed)
+        Rng(cnn::train::Rng::new(seed))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `[lo, hi)`.

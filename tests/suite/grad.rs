@@ -26,16 +26,21 @@ fn f64_tensors(rel: &str) -> std::collections::BTreeMap<String, Vec<f64>> {
         .collect()
 }
 
-fn against_autograd<N: Network>(name: &str) {
+/// The golden weights of `name`, each state_dict tensor in `f64` by name.
+fn golden_weights<N: Network>(name: &str) -> impl Fn(&str) -> Vec<f64> {
     let weights = std::fs::read(data_path(&format!("golden/{name}.safetensors"))).unwrap();
     let net = N::from_safetensors(&weights).expect("the golden weights");
-    let tensor = |n: &str| -> Vec<f64> {
+    move |n: &str| {
         let t = N::TENSORS.iter().find(|t| t.name == n).expect("a tensor");
         net.weights()[t.offset..t.offset + t.len()]
             .iter()
             .map(|&v| f64::from(v))
             .collect()
-    };
+    }
+}
+
+fn against_autograd<N: Network>(name: &str) {
+    let tensor = golden_weights::<N>(name);
     let golden = f64_tensors(&format!("golden/{name}.grad.safetensors"));
     let grads = cnn::reference::grad::backward(
         N::LAYERS,
@@ -87,15 +92,7 @@ fn compare(
 fn against_autograd_training<N: Network>(name: &str) {
     use cnn::reference::grad::{Mode, backward_batch};
 
-    let weights = std::fs::read(data_path(&format!("golden/{name}.safetensors"))).unwrap();
-    let net = N::from_safetensors(&weights).expect("the golden weights");
-    let tensor = |n: &str| -> Vec<f64> {
-        let t = N::TENSORS.iter().find(|t| t.name == n).expect("a tensor");
-        net.weights()[t.offset..t.offset + t.len()]
-            .iter()
-            .map(|&v| f64::from(v))
-            .collect()
-    };
+    let tensor = golden_weights::<N>(name);
     let golden = f64_tensors(&format!("golden/{name}.train.grad.safetensors"));
     let split =
         |v: &[f64], len: usize| v.chunks_exact(len).map(<[f64]>::to_vec).collect::<Vec<_>>();

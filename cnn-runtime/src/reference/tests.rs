@@ -6,24 +6,12 @@ use alloc::{collections::BTreeMap, string::String, vec, vec::Vec};
 
 use super::forward_all;
 use super::grad::{Mode, backward_batch};
+use crate::train::Rng;
 use crate::{Activation, Layer};
 
-/// SplitMix64, seeded.
-struct Rng(u64);
-
-impl Rng {
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        lo + (hi - lo) * ((z >> 11) as f64 / (1u64 << 53) as f64)
-    }
-
-    fn vec(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-        (0..n).map(|_| self.uniform(lo, hi)).collect()
-    }
+/// `n` values uniform in `[lo, hi)`.
+fn uniform(rng: &mut Rng, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+    (0..n).map(|_| lo + (hi - lo) * rng.uniform()).collect()
 }
 
 /// Checks every gradient of `Σ r · output` (r random) against central differences: with respect
@@ -49,19 +37,19 @@ fn check_batch(
     n: usize,
     mode: Mode,
 ) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut tensors: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for (name, shape) in shapes {
         let len = shape.iter().product();
         let values = if name.ends_with("running_var") {
-            rng.vec(len, 0.5, 1.5)
+            uniform(&mut rng, len, 0.5, 1.5)
         } else {
-            rng.vec(len, -1.0, 1.0)
+            uniform(&mut rng, len, -1.0, 1.0)
         };
         tensors.insert(String::from(*name), values);
     }
     let len: usize = input_shape.iter().product();
-    let x = rng.vec(n * len, -2.0, 2.0);
+    let x = uniform(&mut rng, n * len, -2.0, 2.0);
     let split = |x: &[f64]| -> Vec<Vec<f64>> { x.chunks_exact(len).map(<[f64]>::to_vec).collect() };
     let pass = |x: &[f64], t: &BTreeMap<String, Vec<f64>>, r: &[Vec<f64>]| {
         backward_batch(
@@ -83,7 +71,10 @@ fn check_batch(
     .data
     .len();
     let zeros = vec![vec![0.0; out_len]; n];
-    let r: Vec<Vec<f64>> = zeros.iter().map(|z| rng.vec(z.len(), -1.0, 1.0)).collect();
+    let r: Vec<Vec<f64>> = zeros
+        .iter()
+        .map(|z| uniform(&mut rng, z.len(), -1.0, 1.0))
+        .collect();
     let loss = |x: &[f64], t: &BTreeMap<String, Vec<f64>>| -> f64 {
         let out = pass(x, t, &zeros).outputs;
         out.iter()
