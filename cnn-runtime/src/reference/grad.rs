@@ -7,7 +7,10 @@
 
 use alloc::{collections::BTreeMap, format, string::String, vec, vec::Vec};
 
-use super::{Tensor64, apply, axis_of, combine, lines, norm_affine, pool_windows, weighted_sums};
+use super::{
+    Tensor64, apply, axis_of, combine, gamma_beta, lines, pool_windows, running_stats,
+    weighted_sums,
+};
 use crate::{Activation, Layer};
 
 /// The gradients of a scalar loss with respect to a network's input and its trained tensors.
@@ -100,10 +103,11 @@ pub fn backward_batch(
             })
             .collect(),
     ];
+    // Each batch norm's per-channel (mean, 1 / sqrt(var + eps)): the batch's or the running ones.
     let mut stats: Vec<Option<Vec<(f64, f64)>>> = Vec::new();
     let mut running = BTreeMap::new();
     for (layer, reads) in layers.iter().zip(inputs) {
-        let (out, batch_stats) = match (layer, mode) {
+        let (out, norm_stats) = match (layer, mode) {
             (Layer::BatchNorm { .. }, Mode::Train { batches }) => {
                 let (out, st) = norm_train(layer, &values[reads[0]], tensor, batches, &mut running);
                 (out, Some(st))
@@ -115,11 +119,13 @@ pub fn backward_batch(
                         combine(layer, &args).unwrap_or_else(|| apply(layer, args[0], tensor))
                     })
                     .collect();
-                (out, None)
+                let st =
+                    matches!(layer, Layer::BatchNorm { .. }).then(|| running_stats(layer, tensor));
+                (out, st)
             }
         };
         values.push(out);
-        stats.push(batch_stats);
+        stats.push(norm_stats);
     }
     let mut grads: Vec<Vec<Vec<f64>>> = values
         .iter()
@@ -160,7 +166,15 @@ pub fn backward_batch(
             _ => {
                 let gx = match &stats[i] {
                     Some(st) => {
-                        norm_train_backward(layer, &values[reads[0]], &gy, st, tensor, &mut tensors)
+                        let batch = matches!(mode, Mode::Train { .. });
+                        norm_backward(
+                            layer,
+                            &values[reads[0]],
+                            &gy,
+                            (st, batch),
+                            tensor,
+                            &mut tensors,
+                        )
                     }
                     None => values[reads[0]]
                         .iter()
@@ -185,27 +199,6 @@ pub fn backward_batch(
         inputs: core::mem::take(&mut grads[0]),
         tensors,
         running,
-    }
-}
-
-/// A batch norm's per-channel weight and bias (1 and 0 without affine parameters).
-fn gamma_beta(layer: &Layer, tensor: &dyn Fn(&str) -> Vec<f64>) -> (Vec<f64>, Vec<f64>) {
-    let Layer::BatchNorm {
-        name,
-        num_features,
-        affine,
-        ..
-    } = *layer
-    else {
-        unreachable!("a batch norm")
-    };
-    if affine {
-        (
-            tensor(&format!("{name}.weight")),
-            tensor(&format!("{name}.bias")),
-        )
-    } else {
-        (vec![1.0; num_features], vec![0.0; num_features])
     }
 }
 
@@ -264,14 +257,15 @@ fn norm_train(
     (out, stats)
 }
 
-/// The gradient of [`norm_train`]: the statistics depend on every sample, so each input's
-/// gradient is `inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))` per channel, with
-/// `dxhat = gy * gamma`.
-fn norm_train_backward(
+/// A batch norm's gradient over the batch `x`, normalised with `stats` (per channel `(mean,
+/// inv_std)`), with `dxhat = gy * gamma`: each input's gradient is `inv_std * dxhat` when the
+/// statistics are constants (the running ones), and `inv_std * (dxhat - mean(dxhat) - xhat *
+/// mean(dxhat * xhat))` when they are the batch's, which depend on every sample (`batch`).
+fn norm_backward(
     layer: &Layer,
     x: &[Tensor64],
     gy: &[Vec<f64>],
-    stats: &[(f64, f64)],
+    (stats, batch): (&[(f64, f64)], bool),
     tensor: &dyn Fn(&str) -> Vec<f64>,
     tensors: &mut BTreeMap<String, Vec<f64>>,
 ) -> Vec<Vec<f64>> {
@@ -317,7 +311,11 @@ fn norm_train_backward(
                 .map(|(i, g)| {
                     let c = i / plane;
                     let d = g * gamma[c];
-                    stats[c].1 * (d - sum_d[c] / count - xhat(s, i) * sum_dx[c] / count)
+                    if batch {
+                        stats[c].1 * (d - sum_d[c] / count - xhat(s, i) * sum_dx[c] / count)
+                    } else {
+                        stats[c].1 * d
+                    }
                 })
                 .collect()
         })
@@ -390,38 +388,6 @@ fn layer_backward(
                 }
             }
         }
-        Layer::BatchNorm {
-            name,
-            num_features,
-            affine,
-            ..
-        } => {
-            let scales = norm_affine(layer, tensor);
-            let plane = x.data.len() / num_features;
-            for (i, g) in gy.iter().enumerate() {
-                gx[i] = g * scales[i / plane].0;
-            }
-            if affine {
-                // y = gamma * xhat + beta, xhat = (x - mean) / sqrt(var + eps).
-                let Layer::BatchNorm { eps, .. } = *layer else {
-                    unreachable!("a batch norm")
-                };
-                let mean = tensor(&format!("{name}.running_mean"));
-                let var = tensor(&format!("{name}.running_var"));
-                let mut gg = vec![0.0; num_features];
-                let mut gb = vec![0.0; num_features];
-                for (i, g) in gy.iter().enumerate() {
-                    let c = i / plane;
-                    gg[c] += g * (x.data[i] - mean[c]) / (var[c] + f64::from(eps)).sqrt();
-                    gb[c] += g;
-                }
-                add_into(
-                    grad_of(tensors, format!("{name}.weight"), num_features),
-                    &gg,
-                );
-                add_into(grad_of(tensors, format!("{name}.bias"), num_features), &gb);
-            }
-        }
         Layer::Flatten { .. } | Layer::Identity => gx.copy_from_slice(gy),
         Layer::Activation(act) => {
             for (i, g) in gy.iter().enumerate() {
@@ -436,8 +402,8 @@ fn layer_backward(
                 }
             }
         }
-        Layer::Add | Layer::Concat => {
-            unreachable!("`backward` handles the layers with several inputs")
+        Layer::Add | Layer::Concat | Layer::BatchNorm { .. } => {
+            unreachable!("`backward_batch` handles the layers with several inputs and batch norms")
         }
     }
     gx

@@ -418,30 +418,48 @@ impl Windows {
     }
 }
 
-/// A batch norm's per-channel `(scale, shift)`: `y = x * scale + shift`.
-fn norm_affine(layer: &Layer, tensor: &dyn Fn(&str) -> Vec<f64>) -> Vec<(f64, f64)> {
+/// A batch norm's per-channel weight and bias (1 and 0 without affine parameters).
+fn gamma_beta(layer: &Layer, tensor: &dyn Fn(&str) -> Vec<f64>) -> (Vec<f64>, Vec<f64>) {
     let Layer::BatchNorm {
         name,
         num_features,
-        eps,
         affine,
         ..
     } = *layer
     else {
         unreachable!("a batch norm")
     };
-    let get = |what: &str| tensor(&format!("{name}.{what}"));
-    let (mean, var) = (get("running_mean"), get("running_var"));
-    let (gamma, beta) = if affine {
-        (get("weight"), get("bias"))
+    if affine {
+        (
+            tensor(&format!("{name}.weight")),
+            tensor(&format!("{name}.bias")),
+        )
     } else {
         (vec![1.0; num_features], vec![0.0; num_features])
+    }
+}
+
+/// A batch norm's per-channel `(mean, 1 / sqrt(var + eps))` from its running statistics: what
+/// normalises at inference.
+fn running_stats(layer: &Layer, tensor: &dyn Fn(&str) -> Vec<f64>) -> Vec<(f64, f64)> {
+    let Layer::BatchNorm { name, eps, .. } = *layer else {
+        unreachable!("a batch norm")
     };
-    (0..num_features)
-        .map(|c| {
-            let inv = 1.0 / (var[c] + f64::from(eps)).sqrt();
-            (gamma[c] * inv, beta[c] - mean[c] * gamma[c] * inv)
-        })
+    let mean = tensor(&format!("{name}.running_mean"));
+    let var = tensor(&format!("{name}.running_var"));
+    mean.iter()
+        .zip(&var)
+        .map(|(m, v)| (*m, 1.0 / (v + f64::from(eps)).sqrt()))
+        .collect()
+}
+
+/// A batch norm's per-channel `(scale, shift)` at inference: `y = x * scale + shift`.
+fn norm_affine(layer: &Layer, tensor: &dyn Fn(&str) -> Vec<f64>) -> Vec<(f64, f64)> {
+    let (gamma, beta) = gamma_beta(layer, tensor);
+    running_stats(layer, tensor)
+        .iter()
+        .zip(gamma.iter().zip(&beta))
+        .map(|(&(mean, inv), (g, b))| (g * inv, b - mean * g * inv))
         .collect()
 }
 
