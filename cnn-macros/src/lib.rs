@@ -34,7 +34,13 @@ fn compile(decls: &syntax::Declarations) -> proc_macro2::TokenStream {
         let graph = check::elaborate(&net, &decls.blocks, &mut cx);
         let expansion = graph.and_then(|(nodes, result)| {
             let plan = plan::plan(&nodes, result);
-            let Some(figures) = check::Figures::of(&nodes, &plan) else {
+            let frozen = check::frozen_prefix(&nodes, &mut cx);
+            let train_batch = decl
+                .budget
+                .as_ref()
+                .and_then(|b| b.train_batch)
+                .map_or(1, |(n, _)| n);
+            let Some(figures) = check::Figures::of(&nodes, &plan, frozen, train_batch) else {
                 cx.error(decl.name.span(), "the network's totals overflow 64 bits");
                 return None;
             };

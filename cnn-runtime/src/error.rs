@@ -32,6 +32,12 @@ pub enum Error {
     /// The weight file is valid but a tensor does not fit the network: the first problem, as
     /// the loader that needs no allocator (`Network::from_safetensors_in`) reports it.
     Tensor(Fault),
+    /// A trainer was asked to freeze `frozen` layers of a network of `layers`: nothing would
+    /// train.
+    NothingToTrain { frozen: usize, layers: usize },
+    /// A training batch of `found` samples: a trainer takes 1 to `max` (the batch it was made
+    /// for).
+    TrainBatch { max: usize, found: usize },
 }
 
 /// One tensor of a weight file that does not fit the network.
@@ -177,6 +183,14 @@ impl fmt::Display for Error {
                 write!(f, "not a valid safetensors file: {what} (at byte {at})")
             }
             Error::Tensor(fault) => write!(f, "the weights do not fit the network: {fault}"),
+            Error::NothingToTrain { frozen, layers } => write!(
+                f,
+                "{frozen} frozen layers of {layers}: the last layer must train"
+            ),
+            Error::TrainBatch { max, found } => write!(
+                f,
+                "a training batch of {found} samples; this trainer takes 1 to {max}"
+            ),
             #[cfg(feature = "alloc")]
             Error::Tensors(problems) => {
                 write!(f, "the weights do not fit the network:")?;

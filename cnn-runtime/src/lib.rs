@@ -37,11 +37,14 @@ pub use network::{Network, TensorSpec, Weights};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::kernels::{
-        ConvSpec, Extent, Norm, PoolSpec, activate, adaptive_avg_pool, adaptive_max_pool, add,
-        avg_pool, batch_norm, conv, conv_pack, linear, max_pool, softmax,
+        ConvSpec, Extent, Norm, PoolSpec, activate, adaptive_avg_pool, adaptive_avg_pool_backward,
+        adaptive_max_pool, adaptive_max_pool_backward, add, avg_pool, avg_pool_backward,
+        batch_norm, conv, conv_backward, conv_pack, linear, linear_backward, max_pool,
+        max_pool_backward, softmax,
     };
     pub use crate::network::Packed;
     pub use crate::network::check_buffers;
+    pub use crate::train::Train;
     pub use crate::{Activation, Error, Layer, Network, TensorSpec, Weights};
 
     /// Two disjoint ranges `(offset, len)` of the arena: one to read, one to write.

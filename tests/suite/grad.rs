@@ -10,7 +10,7 @@ use crate::common::data_path;
 use crate::golden::{Net1d, Net2d, Net3d};
 
 /// The F64 tensors of a safetensors file, by name.
-fn f64_tensors(rel: &str) -> std::collections::BTreeMap<String, Vec<f64>> {
+pub fn f64_tensors(rel: &str) -> std::collections::BTreeMap<String, Vec<f64>> {
     let bytes = std::fs::read(data_path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
     let file = safetensors::SafeTensors::deserialize(&bytes).expect("a safetensors file");
     file.iter()
@@ -27,7 +27,7 @@ fn f64_tensors(rel: &str) -> std::collections::BTreeMap<String, Vec<f64>> {
 }
 
 /// The golden weights of `name`, each state_dict tensor in `f64` by name.
-fn golden_weights<N: Network>(name: &str) -> impl Fn(&str) -> Vec<f64> {
+pub fn golden_weights<N: Network>(name: &str) -> impl Fn(&str) -> Vec<f64> {
     let weights = std::fs::read(data_path(&format!("golden/{name}.safetensors"))).unwrap();
     let net = N::from_safetensors(&weights).expect("the golden weights");
     move |n: &str| {

@@ -8,6 +8,7 @@ mod grad;
 mod layers;
 mod loader;
 mod train;
+mod trainer;
 mod ui;
 #[cfg(feature = "zoo")]
 mod zoo;

@@ -1,3 +1,4 @@
+use super::train::TrainFigures;
 use super::{Node, fmt_bytes, fmt_count};
 use crate::ctxt::Ctxt;
 use crate::plan::Plan;
@@ -9,10 +10,15 @@ pub struct Figures {
     pub macs: u64,
     pub weight_bytes: u64,
     pub arena_bytes: u64,
+    /// Layers frozen by `#[frozen]` (a prefix).
+    pub frozen: usize,
+    /// The batch `train` is for.
+    pub train_batch: u64,
+    pub train: TrainFigures,
 }
 
 impl Figures {
-    pub fn of(nodes: &[Node], plan: &Plan) -> Option<Figures> {
+    pub fn of(nodes: &[Node], plan: &Plan, frozen: usize, train_batch: u64) -> Option<Figures> {
         let sum =
             |f: &dyn Fn(&Node) -> u64| nodes.iter().try_fold(0u64, |a, n| a.checked_add(f(n)));
         let stored = plan
@@ -24,6 +30,13 @@ impl Figures {
             macs: sum(&|n| n.macs)?,
             weight_bytes: stored.checked_mul(4)?,
             arena_bytes: plan.arena_len.checked_mul(4)?,
+            frozen,
+            train_batch,
+            train: {
+                let t = TrainFigures::of(nodes, plan, frozen, train_batch)?;
+                t.len().checked_mul(4)?;
+                t
+            },
         })
     }
 
@@ -33,6 +46,7 @@ impl Figures {
             BudgetKey::Macs => self.macs,
             BudgetKey::Weights => self.weight_bytes,
             BudgetKey::Memory => self.arena_bytes,
+            BudgetKey::TrainMemory => self.train.bytes(),
         }
     }
 }
@@ -96,6 +110,22 @@ pub fn check_budgets(
                     )
                 ),
             ),
+            BudgetKey::TrainMemory => {
+                let t = &figures.train;
+                (
+                    "to train",
+                    format!(
+                        "for a batch of {} with {} frozen layer{} and Adam: kept activations {}, their gradients {}, parameter gradients {}, optimiser state {}; freeze more layers with `#[frozen]` or train smaller batches",
+                        figures.train_batch,
+                        figures.frozen,
+                        if figures.frozen == 1 { "" } else { "s" },
+                        fmt_bytes(4 * (t.activations + t.scratch)),
+                        fmt_bytes(4 * t.activation_grads),
+                        fmt_bytes(4 * t.grads),
+                        fmt_bytes(4 * t.state),
+                    ),
+                )
+            }
         };
         let over = value - item.limit;
         cx.error(
@@ -106,7 +136,7 @@ pub fn check_budgets(
                 item.key.name(),
                 show(item.limit),
                 show(over),
-                if item.key == BudgetKey::Memory {
+                if matches!(item.key, BudgetKey::Memory | BudgetKey::TrainMemory) {
                     contributors
                 } else {
                     format!("the largest are {contributors}")

@@ -3,10 +3,12 @@
 mod budget;
 mod graph;
 mod shapes;
+mod train;
 
 pub use budget::{Figures, check_budgets};
 pub use graph::{Node, Src, elaborate};
 pub use shapes::Resolved;
+pub use train::frozen_prefix;
 
 /// `[16, 5, 5]`
 pub fn fmt_shape(dims: &[u64]) -> String {

@@ -3,6 +3,7 @@
 
 mod steps;
 mod summary;
+mod train;
 
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
@@ -22,7 +23,7 @@ pub(crate) fn f32_lit(x: f64) -> Literal {
     Literal::f32_suffixed(x as f32)
 }
 
-fn usizes(values: &[u64]) -> TokenStream {
+pub(crate) fn usizes(values: &[u64]) -> TokenStream {
     let items = values.iter().map(|&v| usize_lit(v));
     quote!(&[#(#items),*])
 }
@@ -113,7 +114,7 @@ pub fn expand(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) -> 
             )
         };
         let (c, eps) = (usize_lit(channels), f32_lit(eps));
-        Some(quote!(__cnn::prepare_norm(&mut weights, #c, #var, #gamma, #beta, #eps, #slot);))
+        Some(quote!(__cnn::prepare_norm(weights, #c, #var, #gamma, #beta, #eps, #slot);))
     });
     let steps::Steps {
         specs,
@@ -126,11 +127,26 @@ pub fn expand(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) -> 
         .copy_through
         .then(|| quote!(output.copy_from_slice(input);));
     let item = struct_item(net);
+    let train = train::train_impl(name, nodes, plan, figures);
     quote! {
         #item
         const _: () = {
             use ::cnn::__private as __cnn;
             #(#specs)*
+            impl #name {
+                /// Computes what the network derives from its weights: batch-norm scales in
+                /// the buffer, packed convolution weights beside it.
+                fn __cnn_derive(weights: &mut [f32]) -> __cnn::Packed {
+                    #(#prepare)*
+                    let w: &[f32] = weights;
+                    let _ = &w;
+                    __cnn::Packed::new(#packed_len, |packed| {
+                        let _ = &packed;
+                        #(#packs)*
+                    })
+                }
+            }
+            #train
             impl __cnn::Network for #name {
                 const NAME: &'static str = #name_str;
                 const INPUT_SHAPE: &'static [usize] = #input_shape;
@@ -157,12 +173,7 @@ pub fn expand(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) -> 
                             found: weights.len(),
                         });
                     }
-                    #(#prepare)*
-                    let packed = __cnn::Packed::new(#packed_len, |packed| {
-                        let w: &[f32] = &weights;
-                        let _ = (&w, &packed);
-                        #(#packs)*
-                    });
+                    let packed = Self::__cnn_derive(&mut weights);
                     ::core::result::Result::Ok(Self { weights, packed })
                 }
 
@@ -217,6 +228,22 @@ pub fn fallback(net: &Network) -> TokenStream {
                     ::core::unimplemented!()
                 }
                 fn forward(&self, _: &[f32], _: &mut [f32], _: &mut [f32]) -> ::core::result::Result<(), __cnn::Error> {
+                    ::core::unimplemented!()
+                }
+            }
+            impl __cnn::Train for #name {
+                const SHAPES: &'static [&'static [usize]] = &[];
+                const LAYER_TENSORS: &'static [(usize, usize)] = &[];
+                const FROZEN: usize = 0;
+                const TRAIN_BATCH: usize = 0;
+                const TRAIN_MEMORY_BYTES: usize = 0;
+                fn layer_forward(&self, _: usize, _: &[f32], _: &mut [f32]) {
+                    ::core::unimplemented!()
+                }
+                fn layer_backward(&self, _: usize, _: &[f32], _: &[f32], _: ::core::option::Option<&mut [f32]>, _: ::core::option::Option<&mut [f32]>) {
+                    ::core::unimplemented!()
+                }
+                fn update_weights<F: ::core::ops::FnOnce(&mut [f32])>(&mut self, _: F) {
                     ::core::unimplemented!()
                 }
             }

@@ -6,6 +6,7 @@ use quote::quote;
 
 use super::{activation, spec_ident, usize_lit};
 use crate::check::{Node, Resolved, Src};
+use crate::ir::Act;
 use crate::plan::{Buf, Plan, StepKind};
 
 /// `__cnn::Extent { d, h, w }` from the spatial sizes of a 1-d, 2-d or 3-d layer; missing
@@ -18,7 +19,7 @@ fn extent(spatial: &[u64], fill: u64) -> TokenStream {
 }
 
 /// A weight tensor's slice of the buffer.
-fn slice(offset: u64, len: u64) -> TokenStream {
+pub(super) fn slice(offset: u64, len: u64) -> TokenStream {
     let (a, b) = (usize_lit(offset), usize_lit(offset + len));
     quote!(&w[#a..#b])
 }
@@ -36,7 +37,7 @@ fn norm(nodes: &[Node], plan: &Plan, bn: Option<usize>) -> TokenStream {
     quote!(::core::option::Option::Some(__cnn::Norm { mean: #mean, scale: #scale, shift: #shift }))
 }
 
-fn bias(nodes: &[Node], plan: &Plan, node: usize, has: bool, len: u64) -> TokenStream {
+pub(super) fn bias(nodes: &[Node], plan: &Plan, node: usize, has: bool, len: u64) -> TokenStream {
     match plan.tensor(nodes, node, "bias") {
         Some(off) if has => {
             let s = slice(off, len);
@@ -127,6 +128,112 @@ fn src_len(nodes: &[Node], node: usize, k: usize) -> u64 {
     }
 }
 
+/// The `ConvSpec` item `spec` for convolution node `n`, with `act` fused.
+pub(super) fn conv_spec(spec: &proc_macro2::Ident, n: &Node, act: Option<Act>) -> TokenStream {
+    let Resolved::Conv {
+        in_channels,
+        out_channels,
+        kernel,
+        stride,
+        padding,
+        dilation,
+        groups,
+        ..
+    } = &n.op
+    else {
+        unreachable!()
+    };
+    let (ci, co, g) = (
+        usize_lit(*in_channels),
+        usize_lit(*out_channels),
+        usize_lit(*groups),
+    );
+    let (input, output) = (extent(&n.input[1..], 1), extent(&n.output[1..], 1));
+    let (k, s, p, d) = (
+        extent(kernel, 1),
+        extent(stride, 1),
+        extent(padding, 0),
+        extent(dilation, 1),
+    );
+    let act = activation(act);
+    quote! {
+        struct #spec;
+        impl __cnn::ConvSpec for #spec {
+            const IN_CHANNELS: usize = #ci;
+            const OUT_CHANNELS: usize = #co;
+            const GROUPS: usize = #g;
+            const INPUT: __cnn::Extent = #input;
+            const OUTPUT: __cnn::Extent = #output;
+            const KERNEL: __cnn::Extent = #k;
+            const STRIDE: __cnn::Extent = #s;
+            const PADDING: __cnn::Extent = #p;
+            const DILATION: __cnn::Extent = #d;
+            const ACTIVATION: __cnn::Activation = #act;
+        }
+    }
+}
+
+/// The `PoolSpec` item `spec` for pool node `n`, and the name of its kernel.
+pub(super) fn pool_spec(spec: &proc_macro2::Ident, n: &Node) -> (TokenStream, TokenStream) {
+    let c = usize_lit(n.input[0]);
+    let (input, output) = (extent(&n.input[1..], 1), extent(&n.output[1..], 1));
+    let one = extent(&[], 1);
+    let zero = extent(&[], 0);
+    let (k, s, p, d, cip, div, kernel_fn) = match &n.op {
+        Resolved::Pool {
+            max,
+            kernel,
+            stride,
+            padding,
+            dilation,
+            count_include_pad,
+            divisor_override,
+            ..
+        } => (
+            extent(kernel, 1),
+            extent(stride, 1),
+            extent(padding, 0),
+            extent(dilation, 1),
+            *count_include_pad,
+            usize_lit(divisor_override.unwrap_or(0)),
+            if *max {
+                quote!(max_pool)
+            } else {
+                quote!(avg_pool)
+            },
+        ),
+        Resolved::Adaptive { max, .. } => (
+            one.clone(),
+            one.clone(),
+            zero,
+            one,
+            false,
+            usize_lit(0),
+            if *max {
+                quote!(adaptive_max_pool)
+            } else {
+                quote!(adaptive_avg_pool)
+            },
+        ),
+        _ => unreachable!(),
+    };
+    let item = quote! {
+        struct #spec;
+        impl __cnn::PoolSpec for #spec {
+            const CHANNELS: usize = #c;
+            const INPUT: __cnn::Extent = #input;
+            const OUTPUT: __cnn::Extent = #output;
+            const KERNEL: __cnn::Extent = #k;
+            const STRIDE: __cnn::Extent = #s;
+            const PADDING: __cnn::Extent = #p;
+            const DILATION: __cnn::Extent = #d;
+            const COUNT_INCLUDE_PAD: bool = #cip;
+            const DIVISOR_OVERRIDE: usize = #div;
+        }
+    };
+    (item, kernel_fn)
+}
+
 /// The spec items and the forward-pass statements of every step.
 /// The steps of the forward pass: each step's spec type and kernel call, and how the
 /// convolutions' weights are packed at load time.
@@ -155,47 +262,14 @@ pub fn steps(nodes: &[Node], plan: &Plan) -> Steps {
             } => {
                 let n = &nodes[*node];
                 let Resolved::Conv {
-                    in_channels,
                     out_channels,
-                    kernel,
-                    stride,
-                    padding,
-                    dilation,
-                    groups,
                     bias: has_bias,
                     ..
                 } = &n.op
                 else {
                     unreachable!()
                 };
-                let (ci, co, g) = (
-                    usize_lit(*in_channels),
-                    usize_lit(*out_channels),
-                    usize_lit(*groups),
-                );
-                let (input, output) = (extent(&n.input[1..], 1), extent(&n.output[1..], 1));
-                let (k, s, p, d) = (
-                    extent(kernel, 1),
-                    extent(stride, 1),
-                    extent(padding, 0),
-                    extent(dilation, 1),
-                );
-                let act = activation(*act);
-                specs.push(quote! {
-                    struct #spec;
-                    impl __cnn::ConvSpec for #spec {
-                        const IN_CHANNELS: usize = #ci;
-                        const OUT_CHANNELS: usize = #co;
-                        const GROUPS: usize = #g;
-                        const INPUT: __cnn::Extent = #input;
-                        const OUTPUT: __cnn::Extent = #output;
-                        const KERNEL: __cnn::Extent = #k;
-                        const STRIDE: __cnn::Extent = #s;
-                        const PADDING: __cnn::Extent = #p;
-                        const DILATION: __cnn::Extent = #d;
-                        const ACTIVATION: __cnn::Activation = #act;
-                    }
-                });
+                specs.push(conv_spec(&spec, n, *act));
                 let len: u64 = n.tensors[0].1.iter().product();
                 let weight = slice(plan.tensor(nodes, *node, "weight").unwrap_or(0), len);
                 let (at, end) = (usize_lit(packed_len), usize_lit(packed_len + len));
@@ -234,63 +308,8 @@ pub fn steps(nodes: &[Node], plan: &Plan) -> Steps {
                 quote!(__cnn::linear::<#fi, #fo>(src, #weight, #b, #nm, #act, dst);)
             }
             StepKind::Pool { node } | StepKind::Adaptive { node } => {
-                let n = &nodes[*node];
-                let c = usize_lit(n.input[0]);
-                let (input, output) = (extent(&n.input[1..], 1), extent(&n.output[1..], 1));
-                let one = extent(&[], 1);
-                let zero = extent(&[], 0);
-                let (k, s, p, d, cip, div, kernel_fn) = match &n.op {
-                    Resolved::Pool {
-                        max,
-                        kernel,
-                        stride,
-                        padding,
-                        dilation,
-                        count_include_pad,
-                        divisor_override,
-                        ..
-                    } => (
-                        extent(kernel, 1),
-                        extent(stride, 1),
-                        extent(padding, 0),
-                        extent(dilation, 1),
-                        *count_include_pad,
-                        usize_lit(divisor_override.unwrap_or(0)),
-                        if *max {
-                            quote!(max_pool)
-                        } else {
-                            quote!(avg_pool)
-                        },
-                    ),
-                    Resolved::Adaptive { max, .. } => (
-                        one.clone(),
-                        one.clone(),
-                        zero,
-                        one,
-                        false,
-                        usize_lit(0),
-                        if *max {
-                            quote!(adaptive_max_pool)
-                        } else {
-                            quote!(adaptive_avg_pool)
-                        },
-                    ),
-                    _ => unreachable!(),
-                };
-                specs.push(quote! {
-                    struct #spec;
-                    impl __cnn::PoolSpec for #spec {
-                        const CHANNELS: usize = #c;
-                        const INPUT: __cnn::Extent = #input;
-                        const OUTPUT: __cnn::Extent = #output;
-                        const KERNEL: __cnn::Extent = #k;
-                        const STRIDE: __cnn::Extent = #s;
-                        const PADDING: __cnn::Extent = #p;
-                        const DILATION: __cnn::Extent = #d;
-                        const COUNT_INCLUDE_PAD: bool = #cip;
-                        const DIVISOR_OVERRIDE: usize = #div;
-                    }
-                });
+                let (item, kernel_fn) = pool_spec(&spec, &nodes[*node]);
+                specs.push(item);
                 quote!(__cnn::#kernel_fn::<#spec>(src, dst);)
             }
             StepKind::BatchNorm { node, act } => {

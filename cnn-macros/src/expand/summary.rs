@@ -100,6 +100,22 @@ pub fn summary(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) ->
         fmt_bytes(4 * plan.naive),
         fmt_bytes(4 * plan.lower_bound)
     ));
+    let t = &figures.train;
+    out.push_str(&format!(
+        "train:   {} for a batch of {}{} (kept activations {}, their gradients {}, parameter gradients {}, Adam state {}{})\n",
+        fmt_bytes(t.bytes()),
+        figures.train_batch,
+        budget(BudgetKey::TrainMemory),
+        fmt_bytes(4 * (t.activations + t.scratch)),
+        fmt_bytes(4 * t.activation_grads),
+        fmt_bytes(4 * t.grads),
+        fmt_bytes(4 * t.state),
+        match figures.frozen {
+            0 => String::new(),
+            1 => "; 1 layer frozen".to_string(),
+            n => format!("; {n} layers frozen"),
+        }
+    ));
     let fused: Vec<String> = plan
         .steps
         .iter()

@@ -2,9 +2,11 @@ use proc_macro2::Span;
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, LitInt, Token};
 
-/// `#[budget(params <= 62_000, memory <= 32 KiB)]`
+/// `#[budget(params <= 62_000, memory <= 32 KiB)]`; `train_batch = 32` says the batch
+/// `train_memory` is for.
 pub struct Budget {
     pub items: Vec<BudgetItem>,
+    pub train_batch: Option<(u64, Span)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,14 +15,16 @@ pub enum BudgetKey {
     Macs,
     Weights,
     Memory,
+    TrainMemory,
 }
 
 impl BudgetKey {
-    pub const ALL: [(&'static str, BudgetKey); 4] = [
+    pub const ALL: [(&'static str, BudgetKey); 5] = [
         ("params", BudgetKey::Params),
         ("macs", BudgetKey::Macs),
         ("weights", BudgetKey::Weights),
         ("memory", BudgetKey::Memory),
+        ("train_memory", BudgetKey::TrainMemory),
     ];
 
     pub fn name(self) -> &'static str {
@@ -32,7 +36,10 @@ impl BudgetKey {
 
     /// Whether the figure is a size in bytes (takes a unit).
     pub fn is_bytes(self) -> bool {
-        matches!(self, BudgetKey::Weights | BudgetKey::Memory)
+        matches!(
+            self,
+            BudgetKey::Weights | BudgetKey::Memory | BudgetKey::TrainMemory
+        )
     }
 }
 
@@ -55,9 +62,43 @@ const UNITS: [(&str, u64); 7] = [
 impl Parse for Budget {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let mut items: Vec<BudgetItem> = Vec::new();
+        let mut train_batch = None;
         while !input.is_empty() {
             let key_ident: Ident = input.parse()?;
             let name = key_ident.to_string();
+            if name == "train_batch" {
+                if train_batch.is_some() {
+                    return Err(syn::Error::new(
+                        key_ident.span(),
+                        "`train_batch` is given twice",
+                    ));
+                }
+                if !input.peek(Token![=]) || input.peek(Token![==]) {
+                    return Err(input.error(
+                        "expected `=` after `train_batch`: it is the batch `train_memory` is for, not a limit (hint: `train_batch = 32`)",
+                    ));
+                }
+                input.parse::<Token![=]>()?;
+                let number: LitInt = input.parse().map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        "expected a whole number of samples for `train_batch`",
+                    )
+                })?;
+                let n: u64 = number.base10_parse()?;
+                if n == 0 {
+                    return Err(syn::Error::new(
+                        number.span(),
+                        "`train_batch` is the samples of a training batch, at least 1",
+                    ));
+                }
+                train_batch = Some((n, number.span()));
+                if input.is_empty() {
+                    break;
+                }
+                input.parse::<Token![,]>()?;
+                continue;
+            }
             let Some(&(_, key)) = BudgetKey::ALL.iter().find(|(n, _)| *n == name) else {
                 let names: Vec<&str> = BudgetKey::ALL.iter().map(|(n, _)| *n).collect();
                 return Err(syn::Error::new(
@@ -67,7 +108,7 @@ impl Parse for Budget {
                         crate::suggest::did_you_mean(
                             &name,
                             &names,
-                            "a budget limits `params`, `macs`, `weights` or `memory`"
+                            "a budget limits `params`, `macs`, `weights`, `memory` or `train_memory` (with `train_batch = N`)"
                         )
                     ),
                 ));
@@ -127,6 +168,6 @@ impl Parse for Budget {
             }
             input.parse::<Token![,]>()?;
         }
-        Ok(Budget { items })
+        Ok(Budget { items, train_batch })
     }
 }

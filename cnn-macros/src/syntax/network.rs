@@ -45,6 +45,8 @@ pub struct NodeEntry {
     pub expr: NodeExpr,
     /// `* n`: the entry `n` times, numbered on in a `[...]` group.
     pub repeat: Option<(u64, Span)>,
+    /// `#[frozen]`: the entry's layers do not train (where the attribute is written).
+    pub frozen: Option<Span>,
 }
 
 /// A layer's or group's name: its key in the state_dict.
@@ -207,8 +209,33 @@ fn range_name(input: ParseStream) -> Option<(Ident, u64, u64)> {
     read().ok()
 }
 
+/// The attributes of an entry: `#[frozen]` and nothing else.
+fn entry_attrs(input: ParseStream) -> syn::Result<Option<Span>> {
+    let mut frozen = None;
+    for attr in input.call(Attribute::parse_outer)? {
+        if !attr.path().is_ident("frozen") {
+            return Err(syn::Error::new(
+                attr.span(),
+                "a layer takes no attribute but `#[frozen]` (its layers do not train)",
+            ));
+        }
+        if !matches!(attr.meta, syn::Meta::Path(_)) {
+            return Err(syn::Error::new(
+                attr.span(),
+                "`#[frozen]` takes no arguments",
+            ));
+        }
+        if frozen.is_some() {
+            return Err(syn::Error::new(attr.span(), "`#[frozen]` is given twice"));
+        }
+        frozen = Some(attr.span());
+    }
+    Ok(frozen)
+}
+
 impl Parse for Entry {
     fn parse(input: ParseStream) -> syn::Result<Self> {
+        let frozen = entry_attrs(input)?;
         let mut optional = false;
         let name = if let Some((prefix, first, last)) = range_name(input) {
             input.parse::<Ident>()?;
@@ -259,6 +286,9 @@ impl Parse for Entry {
                 content.parse::<Token![,]>()?;
             }
             let span = key.span().join(bracket.span.close()).unwrap_or(key.span());
+            if let Some(at) = frozen {
+                return Err(syn::Error::new(at, "`#[frozen]` marks layers, not a shape"));
+            }
             return Ok(Entry::Shape {
                 key: key.clone(),
                 dims,
@@ -278,6 +308,7 @@ impl Parse for Entry {
             optional,
             expr,
             repeat,
+            frozen,
         }))
     }
 }

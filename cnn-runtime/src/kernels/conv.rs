@@ -180,6 +180,110 @@ fn accumulate<S: ConvSpec>(input: &[f32], weight: &[f32], output: &mut [f32]) {
     }
 }
 
+/// The gradients of a convolution (without its epilogue) given `dy`, its output's gradient:
+/// adds `conv_transpose(dy, weight)` to `dx`, the correlation of `input` with `dy` to `dw`
+/// and the sum of `dy` over each channel's positions to `db`. Each is skipped when not asked
+/// for (a frozen layer's weights; a first layer's input). The loops are [`conv`]'s portable
+/// ones, transposed: the same tap ranges, so padding and strides cost no branches.
+///
+/// # Shapes
+/// As [`conv`]: `input` and `dx` `[IN_CHANNELS, INPUT]`, `weight` and `dw` PyTorch's
+/// `[OUT_CHANNELS, IN_CHANNELS / GROUPS, KERNEL]`, `dy` `[OUT_CHANNELS, OUTPUT]`, `db`
+/// `[OUT_CHANNELS]`.
+///
+/// # Panics
+/// If a slice is shorter than its shape says.
+#[inline(never)]
+pub fn conv_backward<S: ConvSpec>(
+    input: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    mut dx: Option<&mut [f32]>,
+    mut dw: Option<&mut [f32]>,
+    db: Option<&mut [f32]>,
+) {
+    let (i, o, k, s, p, d) = (
+        S::INPUT,
+        S::OUTPUT,
+        S::KERNEL,
+        S::STRIDE,
+        S::PADDING,
+        S::DILATION,
+    );
+    let (in_plane, out_plane, taps) = (i.volume(), o.volume(), k.volume());
+    let in_per_group = S::IN_CHANNELS / S::GROUPS;
+    let out_per_group = S::OUT_CHANNELS / S::GROUPS;
+    let len = S::OUT_CHANNELS * in_per_group * taps;
+    assert!(
+        input.len() >= S::IN_CHANNELS * in_plane
+            && weight.len() >= len
+            && dy.len() >= S::OUT_CHANNELS * out_plane
+            && dx
+                .as_ref()
+                .is_none_or(|g| g.len() >= S::IN_CHANNELS * in_plane)
+            && dw.as_ref().is_none_or(|g| g.len() >= len)
+            && db.as_ref().is_none_or(|g| g.len() >= S::OUT_CHANNELS),
+        "convolution gradient buffers shorter than their shapes"
+    );
+    if let Some(db) = db {
+        for (b, g) in db.iter_mut().zip(dy.chunks_exact(out_plane.max(1))) {
+            // In f64: a bias before a batch norm in training has a gradient that vanishes, a
+            // sum of values that cancel.
+            *b += g.iter().map(|&v| f64::from(v)).sum::<f64>() as f32;
+        }
+    }
+    if out_plane == 0 || (dx.is_none() && dw.is_none()) {
+        return;
+    }
+    for (co, g) in dy.chunks_exact(out_plane).take(S::OUT_CHANNELS).enumerate() {
+        let group = co / out_per_group;
+        for cl in 0..in_per_group {
+            let ci = group * in_per_group + cl;
+            let at = (co * in_per_group + cl) * taps;
+            for kd in 0..k.d {
+                let (d_lo, d_hi) = tap_range(o.d, i.d, s.d, p.d, kd * d.d);
+                for kh in 0..k.h {
+                    let (h_lo, h_hi) = tap_range(o.h, i.h, s.h, p.h, kh * d.h);
+                    for kw in 0..k.w {
+                        let (w_lo, w_hi) = tap_range(o.w, i.w, s.w, p.w, kw * d.w);
+                        if w_lo == w_hi {
+                            continue;
+                        }
+                        let tap = (kd * k.h + kh) * k.w + kw;
+                        let wv = weight[at + tap];
+                        let x_w0 = w_lo * s.w + kw * d.w - p.w;
+                        let mut wsum = 0.0;
+                        for od in d_lo..d_hi {
+                            let xd = od * s.d + kd * d.d - p.d;
+                            for oh in h_lo..h_hi {
+                                let xh = oh * s.h + kh * d.h - p.h;
+                                let g_row = &g[(od * o.h + oh) * o.w..][w_lo..w_hi];
+                                let row = (ci * i.d + xd) * i.h + xh;
+                                if dw.is_some() {
+                                    let x_row = &input[row * i.w..][x_w0..i.w];
+                                    for (gv, xv) in g_row.iter().zip(x_row.iter().step_by(s.w)) {
+                                        wsum += gv * xv;
+                                    }
+                                }
+                                if let Some(dx) = dx.as_deref_mut() {
+                                    let dx_row = &mut dx[row * i.w..][x_w0..i.w];
+                                    for (gv, xv) in g_row.iter().zip(dx_row.iter_mut().step_by(s.w))
+                                    {
+                                        *xv += wv * gv;
+                                    }
+                                }
+                            }
+                        }
+                        if let Some(dw) = dw.as_deref_mut() {
+                            dw[at + tap] += wsum;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::tap_range;

@@ -166,6 +166,86 @@ pub fn softmax(values: &mut [f32], len: usize, inner: usize) {
     }
 }
 
+/// The gradients of [`linear`] (without its epilogue) given `dy`: adds `weight^T dy` to `dx`,
+/// `dy x^T` to `dw` and `dy` to `db`, each when asked for.
+///
+/// # Shapes
+/// `x`, `dx`: `[IN]`; `weight`, `dw`: `[OUT, IN]`; `dy`, `db`: `[OUT]`.
+#[inline(never)]
+pub fn linear_backward<const IN: usize, const OUT: usize>(
+    x: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    mut dx: Option<&mut [f32]>,
+    mut dw: Option<&mut [f32]>,
+    db: Option<&mut [f32]>,
+) {
+    let (x, dy) = (&x[..IN], &dy[..OUT]);
+    if let Some(db) = db {
+        for (b, g) in db[..OUT].iter_mut().zip(dy) {
+            *b += g;
+        }
+    }
+    for (o, &g) in dy.iter().enumerate() {
+        if let Some(dw) = dw.as_deref_mut() {
+            for (w, xv) in dw[o * IN..][..IN].iter_mut().zip(x) {
+                *w += g * xv;
+            }
+        }
+        if let Some(dx) = dx.as_deref_mut() {
+            for (d, w) in dx[..IN].iter_mut().zip(&weight[o * IN..][..IN]) {
+                *d += g * w;
+            }
+        }
+    }
+}
+
+/// The gradient of [`activate`] with input `x` and output `y`: `dx += dy * act'(x)`, the
+/// slope PyTorch's at the kinks (ReLU's is 0 at 0).
+#[inline(never)]
+pub fn activate_backward(x: &[f32], y: &[f32], dy: &[f32], act: Activation, dx: &mut [f32]) {
+    for (((d, &g), &x), &y) in dx.iter_mut().zip(dy).zip(x).zip(y) {
+        let slope = match act {
+            Activation::Identity => 1.0,
+            Activation::Relu => f32::from(u8::from(x > 0.0)),
+            Activation::Relu6 => f32::from(u8::from(x > 0.0 && x < 6.0)),
+            Activation::LeakyRelu(s) => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    s
+                }
+            }
+            Activation::Sigmoid => y * (1.0 - y),
+            Activation::Tanh => 1.0 - y * y,
+        };
+        *d += g * slope;
+    }
+}
+
+/// The gradient of [`softmax`] from its output `y`: along each line,
+/// `dx += y * (dy - sum(dy * y))`.
+#[inline(never)]
+pub fn softmax_backward(y: &[f32], dy: &[f32], len: usize, inner: usize, dx: &mut [f32]) {
+    let block = len * inner;
+    if block == 0 {
+        return;
+    }
+    for ((y, g), d) in y
+        .chunks_exact(block)
+        .zip(dy.chunks_exact(block))
+        .zip(dx.chunks_exact_mut(block))
+    {
+        for j in 0..inner {
+            let dot: f32 = (0..len).map(|t| g[t * inner + j] * y[t * inner + j]).sum();
+            for t in 0..len {
+                let at = t * inner + j;
+                d[at] += y[at] * (g[at] - dot);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::libm_exp;

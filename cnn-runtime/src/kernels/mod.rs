@@ -11,9 +11,15 @@ mod dense;
 mod pool;
 mod simd;
 
-pub use conv::{ConvSpec, conv, conv_at, conv_pack};
-pub use dense::{activate, add, batch_norm, linear, linear_at, softmax};
-pub use pool::{PoolSpec, adaptive_avg_pool, adaptive_max_pool, avg_pool, max_pool};
+pub use conv::{ConvSpec, conv, conv_at, conv_backward, conv_pack};
+pub use dense::{
+    activate, activate_backward, add, batch_norm, linear, linear_at, linear_backward, softmax,
+    softmax_backward,
+};
+pub use pool::{
+    PoolSpec, adaptive_avg_pool, adaptive_avg_pool_backward, adaptive_max_pool,
+    adaptive_max_pool_backward, avg_pool, avg_pool_backward, max_pool, max_pool_backward,
+};
 pub use simd::{FMA_CHAINS, Level, fma_peak, level};
 
 use crate::Activation;

@@ -302,6 +302,175 @@ pub fn adaptive_max_pool<S: PoolSpec>(input: &[f32], output: &mut [f32]) {
     adaptive::<true>(S::CHANNELS, S::INPUT, S::OUTPUT, input, output);
 }
 
+/// The gradient of [`max_pool`]: each output's gradient is added to `dx` at the first largest
+/// value of its window (a NaN counts as largest), PyTorch's choice where values tie.
+///
+/// # Shapes
+/// `input`, `dx`: `[CHANNELS, INPUT]`; `dy`: `[CHANNELS, OUTPUT]`.
+#[inline(never)]
+pub fn max_pool_backward<S: PoolSpec>(input: &[f32], dy: &[f32], dx: &mut [f32]) {
+    let (i, o, k, s, p, d) = (
+        S::INPUT,
+        S::OUTPUT,
+        S::KERNEL,
+        S::STRIDE,
+        S::PADDING,
+        S::DILATION,
+    );
+    let planes = input
+        .chunks_exact(i.volume())
+        .zip(dy.chunks_exact(o.volume()))
+        .zip(dx.chunks_exact_mut(i.volume()))
+        .take(S::CHANNELS);
+    for ((x, g), gx) in planes {
+        for od in 0..o.d {
+            let sd = window(od, s.d, p.d);
+            let (d0, d1) = taps(sd, k.d, d.d, i.d);
+            for oh in 0..o.h {
+                let sh = window(oh, s.h, p.h);
+                let (h0, h1) = taps(sh, k.h, d.h, i.h);
+                for ow in 0..o.w {
+                    let sw = window(ow, s.w, p.w);
+                    let (w0, w1) = taps(sw, k.w, d.w, i.w);
+                    let mut best: Option<usize> = None;
+                    for td in d0..d1 {
+                        let xd = (sd + (td * d.d) as isize) as usize;
+                        for th in h0..h1 {
+                            let xh = (sh + (th * d.h) as isize) as usize;
+                            for tw in w0..w1 {
+                                let at =
+                                    (xd * i.h + xh) * i.w + (sw + (tw * d.w) as isize) as usize;
+                                best = match best {
+                                    Some(b) if x[b].is_nan() || x[b] >= x[at] => Some(b),
+                                    _ => Some(at),
+                                };
+                            }
+                        }
+                    }
+                    if let Some(b) = best {
+                        gx[b] += g[(od * o.h + oh) * o.w + ow];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The gradient of [`avg_pool`]: each output's gradient, divided by its window's divisor, is
+/// added to `dx` over the window.
+///
+/// # Shapes
+/// `dy`: `[CHANNELS, OUTPUT]`; `dx`: `[CHANNELS, INPUT]`.
+#[inline(never)]
+pub fn avg_pool_backward<S: PoolSpec>(dy: &[f32], dx: &mut [f32]) {
+    let (i, o, k, s, p) = (S::INPUT, S::OUTPUT, S::KERNEL, S::STRIDE, S::PADDING);
+    for (g, gx) in dy
+        .chunks_exact(o.volume())
+        .zip(dx.chunks_exact_mut(i.volume()))
+        .take(S::CHANNELS)
+    {
+        for od in 0..o.d {
+            let (d0, d1, dn) = avg_window(od, i.d, k.d, s.d, p.d);
+            for oh in 0..o.h {
+                let (h0, h1, hn) = avg_window(oh, i.h, k.h, s.h, p.h);
+                for ow in 0..o.w {
+                    let (w0, w1, wn) = avg_window(ow, i.w, k.w, s.w, p.w);
+                    let divisor = if S::DIVISOR_OVERRIDE != 0 {
+                        S::DIVISOR_OVERRIDE
+                    } else if S::COUNT_INCLUDE_PAD {
+                        dn * hn * wn
+                    } else {
+                        (d1 - d0) * (h1 - h0) * (w1 - w0)
+                    };
+                    if divisor == 0 {
+                        continue;
+                    }
+                    let share = g[(od * o.h + oh) * o.w + ow] / divisor as f32;
+                    for xd in d0..d1 {
+                        for xh in h0..h1 {
+                            for v in &mut gx[(xd * i.h + xh) * i.w..][w0..w1] {
+                                *v += share;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The gradients of the adaptive pools: an average's spread over its window, a maximum's to
+/// the first largest value of its window.
+fn adaptive_backward<const MAX: bool>(
+    channels: usize,
+    i: Extent,
+    o: Extent,
+    input: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+) {
+    let planes = dy
+        .chunks_exact(o.volume())
+        .zip(dx.chunks_exact_mut(i.volume()))
+        .enumerate()
+        .take(channels);
+    for (c, (g, gx)) in planes {
+        let x = if MAX {
+            &input[c * i.volume()..][..i.volume()]
+        } else {
+            &[][..]
+        };
+        for od in 0..o.d {
+            let (d0, d1) = adaptive_window(od, i.d, o.d);
+            for oh in 0..o.h {
+                let (h0, h1) = adaptive_window(oh, i.h, o.h);
+                for ow in 0..o.w {
+                    let (w0, w1) = adaptive_window(ow, i.w, o.w);
+                    let gv = g[(od * o.h + oh) * o.w + ow];
+                    let count = (d1 - d0) * (h1 - h0) * (w1 - w0);
+                    let mut best: Option<usize> = None;
+                    for xd in d0..d1 {
+                        for xh in h0..h1 {
+                            let row = (xd * i.h + xh) * i.w;
+                            for at in row + w0..row + w1 {
+                                if MAX {
+                                    best = match best {
+                                        Some(b) if x[b].is_nan() || x[b] >= x[at] => Some(b),
+                                        _ => Some(at),
+                                    };
+                                } else {
+                                    gx[at] += gv / count as f32;
+                                }
+                            }
+                        }
+                    }
+                    if let Some(b) = best {
+                        gx[b] += gv;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The gradient of [`adaptive_avg_pool`], added to `dx`.
+///
+/// # Shapes
+/// `dy`: `[CHANNELS, OUTPUT]`; `dx`: `[CHANNELS, INPUT]`.
+#[inline(never)]
+pub fn adaptive_avg_pool_backward<S: PoolSpec>(dy: &[f32], dx: &mut [f32]) {
+    adaptive_backward::<false>(S::CHANNELS, S::INPUT, S::OUTPUT, &[], dy, dx);
+}
+
+/// The gradient of [`adaptive_max_pool`], added to `dx`.
+///
+/// # Shapes
+/// `input`, `dx`: `[CHANNELS, INPUT]`; `dy`: `[CHANNELS, OUTPUT]`.
+#[inline(never)]
+pub fn adaptive_max_pool_backward<S: PoolSpec>(input: &[f32], dy: &[f32], dx: &mut [f32]) {
+    adaptive_backward::<true>(S::CHANNELS, S::INPUT, S::OUTPUT, input, dy, dx);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,6 +40,8 @@ pub struct Node {
     pub macs: u64,
     /// State_dict tensors: key suffix (`weight`, `running_mean`, ...) and shape.
     pub tensors: Tensors,
+    /// Where `#[frozen]` freezes the node (on it or on a group holding it).
+    pub frozen: Option<Span>,
 }
 
 impl Node {
@@ -176,9 +178,15 @@ impl Elab<'_, '_> {
                 self.position += 1;
             }
             let names = self.instance_names(node, numbered, &mut index);
+            let first = self.nodes.len();
             for name in names {
                 let path = name.map(|n| join(prefix, &n));
                 flow = self.expr(&node.expr, path, name_span(node), prefix, env, flow, top);
+            }
+            if let Some(at) = node.frozen {
+                for n in &mut self.nodes[first..] {
+                    n.frozen.get_or_insert(at);
+                }
             }
         }
         flow
@@ -330,6 +338,7 @@ impl Elab<'_, '_> {
                         params: 0,
                         macs: 0,
                         tensors: Vec::new(),
+                        frozen: None,
                     },
                     label,
                 ))
@@ -386,6 +395,7 @@ impl Elab<'_, '_> {
                         params: 0,
                         macs: 0,
                         tensors: Vec::new(),
+                        frozen: None,
                     },
                     label,
                 ))
@@ -499,6 +509,7 @@ impl Elab<'_, '_> {
             params,
             macs,
             tensors,
+            frozen: None,
         };
         Some(self.push(node, from))
     }
