@@ -85,8 +85,11 @@ pub enum Layer {
     Activation(Activation),
     /// `Softmax(dim)`, the dim counted with the batch axis as 0.
     Softmax { dim: isize },
-    /// `Dropout` and `Identity`: nothing at inference.
+    /// `Identity`.
     Identity,
+    /// `Dropout(p)`: nothing at inference; in training each value is zeroed with probability
+    /// `p` and the others scaled by `1 / (1 - p)`.
+    Dropout { p: f32 },
     /// The sum of two tensors of one shape (a residual connection).
     Add,
     /// Tensors concatenated along channels (the first axis).

@@ -39,6 +39,37 @@ cnn! {
         Softmax(dim = 1),
     }
 
+    /// `golden::Net1d` without its dropout (here the reference has none): every 1-d layer kind
+    /// and option.
+    pub struct Plain1d {
+        input: [3, 40],
+        conv1: Conv1d(8, 5, stride = 2, padding = 3, dilation = 2),
+        bn1: BatchNorm1d(eps = 1e-3),
+        act1: LeakyReLU(0.2),
+        pool1: MaxPool1d(3, stride = 2, padding = 1, dilation = 2, ceil_mode = true),
+        conv2: Conv1d(8, 3, padding = "same", groups = 4, bias = false),
+        act2: Tanh,
+        pool2: AvgPool1d(3, stride = 2, padding = 1, ceil_mode = true, count_include_pad = false),
+        conv3: Conv1d(6, 4, padding = "same"),
+        pool3: AdaptiveAvgPool1d(7),
+        pool4: AdaptiveMaxPool1d(5),
+        flat: Flatten,
+        fc1: Linear(16),
+        bn2: BatchNorm1d,
+        act3: ReLU,
+        fc2: Linear(5),
+        soft: Softmax(dim = 1),
+    }
+
+    /// Dropout between two linear layers: with MSE the loss is quadratic in each weight, so
+    /// central differences are exact but for rounding.
+    pub struct Dropped {
+        input: [40],
+        fc1: Linear(2000),
+        drop: Dropout(0.4),
+        fc2: Linear(3),
+    }
+
     /// Features frozen by the declaration; the head trains.
     #[budget(train_memory <= 20 KiB, train_batch = 8)]
     pub struct Frozen {
@@ -167,7 +198,7 @@ fn against_reference<N: Train>(seed: u64, batch: usize) {
 #[test]
 fn generated_gradients_match_the_reference() {
     against_reference::<Graph2d>(1, 3);
-    against_reference::<Net1d>(2, 4);
+    against_reference::<Plain1d>(2, 4);
     against_reference::<Net2d>(3, 3);
     against_reference::<Net3d>(4, 2);
     against_reference::<LeNet5>(5, 2);
@@ -409,4 +440,60 @@ fn a_trainer_refuses_what_does_not_fit() {
             found: 100
         })
     );
+}
+
+/// The loss of `Dropped` with weights `w` on `x` against `t`, and its trainer (seeded with
+/// `seed`, so that every trainer made here draws the same masks).
+fn dropped(w: &[f32], x: &[f32], t: &[f32], seed: u64) -> (f32, Trainer<Dropped>, Vec<f32>) {
+    let net = Dropped::from_weights(Weights::Owned(w.to_vec())).expect("weights");
+    let mut trainer = Trainer::new(net, 2, Optimizer::Sgd(Sgd::new(0.1))).expect("a trainer");
+    trainer.set_seed(seed);
+    let mut out = Vec::new();
+    let loss = trainer
+        .forward_backward(x, |y, g| {
+            out = y.to_vec();
+            cnn::train::mse(y, t, g)
+        })
+        .expect("a batch");
+    (loss, trainer, out)
+}
+
+#[test]
+fn dropout_trains_with_seeded_masks() {
+    let mut rng = Rng::new(10);
+    let mut w = random_weights::<Dropped>(&mut rng);
+    for v in &mut w {
+        *v *= 0.1;
+    }
+    let x = rng.vec(2 * 40, -1.0, 1.0);
+    let t = rng.vec(2 * 3, -1.0, 1.0);
+    let (loss, trainer, out) = dropped(&w, &x, &t, 1);
+    // The same seed draws the same masks; another seed others.
+    assert_eq!(dropped(&w, &x, &t, 1).0, loss);
+    assert_ne!(dropped(&w, &x, &t, 2).0, loss);
+    // About 40% of fc1's outputs are dropped: the network at inference differs.
+    let eval = trainer.network().infer_many(&x).expect("a batch");
+    assert_ne!(eval, out);
+    // The gradient through the mask, against central differences of the same masks.
+    let fc1 = Dropped::TENSORS[0];
+    let g = trainer.gradient("fc1.weight").expect("fc1 trains").to_vec();
+    let mut checked = 0;
+    for k in (0..fc1.len()).step_by(997) {
+        let h = 0.05;
+        let mut plus = w.clone();
+        plus[fc1.offset + k] += h;
+        let mut minus = w.clone();
+        minus[fc1.offset + k] -= h;
+        let fd = (f64::from(dropped(&plus, &x, &t, 1).0) - f64::from(dropped(&minus, &x, &t, 1).0))
+            / (2.0 * f64::from(h));
+        assert!(
+            (fd - f64::from(g[k])).abs() <= 1e-3 * fd.abs().max(1e-2),
+            "fc1.weight[{k}]: {} against {fd}",
+            g[k]
+        );
+        checked += usize::from(g[k] != 0.0);
+    }
+    // Some of the checked weights feed dropped units (gradient 0), most kept ones.
+    assert!(checked > 40, "{checked} nonzero gradients checked");
+    assert!(checked < 80, "{checked} nonzero gradients checked");
 }

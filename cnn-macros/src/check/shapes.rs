@@ -57,6 +57,10 @@ pub enum Resolved {
         axis: usize,
     },
     Identity,
+    /// `Dropout(p)`: the identity but in training.
+    Dropout {
+        p: f64,
+    },
     /// The sum of two tensors of one shape (a residual connection).
     Add,
     /// Tensors concatenated along channels.
@@ -476,6 +480,7 @@ impl At<'_, '_> {
                 ))
             }
             Op::Identity => Some((Resolved::Identity, input)),
+            Op::Dropout(p) => Some((Resolved::Dropout { p: *p }, input)),
         }
     }
 

@@ -365,6 +365,10 @@ fn layer_desc(node: &Node) -> TokenStream {
             quote!(__cnn::Layer::Softmax { dim: #d })
         }
         Resolved::Identity => quote!(__cnn::Layer::Identity),
+        Resolved::Dropout { p } => {
+            let p = f32_lit(*p);
+            quote!(__cnn::Layer::Dropout { p: #p })
+        }
         Resolved::Add => quote!(__cnn::Layer::Add),
         Resolved::Concat => quote!(__cnn::Layer::Concat),
     }

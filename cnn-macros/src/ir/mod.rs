@@ -62,6 +62,9 @@ pub enum Op {
         dim: Option<i64>,
     },
     Identity,
+    /// `Dropout(p)`: the identity at inference; in training, each value zeroed with probability
+    /// `p` and the rest scaled by `1 / (1 - p)`.
+    Dropout(f64),
     /// A layer whose arguments were wrong; the errors are recorded and shapes stop here.
     Invalid,
 }
@@ -633,7 +636,7 @@ pub fn lower_layer(call: &LayerCall, blocks: &[&str], cx: &mut Ctxt) -> Layer {
                 );
             }
             let _inplace = a.boolean("inplace", false);
-            Op::Identity
+            Op::Dropout(p)
         }
         Family::Identity => Op::Identity,
     };

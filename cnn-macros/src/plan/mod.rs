@@ -262,7 +262,12 @@ pub fn plan(nodes: &[Node], result: Src) -> Plan {
 /// Groups nodes into drafts. Flatten, Dropout and Identity change nothing in memory and vanish;
 /// a node whose single reader is a batch norm or activation takes it in.
 fn fuse(nodes: &[Node], result: Src) -> (Vec<Draft>, Value) {
-    let alias = |n: usize| matches!(nodes[n].op, Resolved::Flatten { .. } | Resolved::Identity);
+    let alias = |n: usize| {
+        matches!(
+            nodes[n].op,
+            Resolved::Flatten { .. } | Resolved::Identity | Resolved::Dropout { .. }
+        )
+    };
     // What a source really is, through aliases.
     let resolve = |mut s: Src| {
         while let Src::Node(n) = s {
@@ -348,7 +353,9 @@ fn fuse(nodes: &[Node], result: Src) -> (Vec<Draft>, Value) {
                 }
             }
             Resolved::Concat => StepKind::Concat { node: i },
-            Resolved::Flatten { .. } | Resolved::Identity => unreachable!("aliases are skipped"),
+            Resolved::Flatten { .. } | Resolved::Identity | Resolved::Dropout { .. } => {
+                unreachable!("aliases are skipped")
+            }
         };
         let norm = match kind {
             StepKind::Conv { norm, .. } | StepKind::Linear { norm, .. } => norm,

@@ -215,20 +215,18 @@ fn entry_attrs(input: ParseStream) -> syn::Result<Option<Span>> {
     for attr in input.call(Attribute::parse_outer)? {
         if !attr.path().is_ident("frozen") {
             return Err(syn::Error::new(
-                attr.span(),
+                attr.path().span(),
                 "a layer takes no attribute but `#[frozen]` (its layers do not train)",
             ));
         }
+        let at = attr.path().span();
         if !matches!(attr.meta, syn::Meta::Path(_)) {
-            return Err(syn::Error::new(
-                attr.span(),
-                "`#[frozen]` takes no arguments",
-            ));
+            return Err(syn::Error::new(at, "`#[frozen]` takes no arguments"));
         }
         if frozen.is_some() {
-            return Err(syn::Error::new(attr.span(), "`#[frozen]` is given twice"));
+            return Err(syn::Error::new(at, "`#[frozen]` is given twice"));
         }
-        frozen = Some(attr.span());
+        frozen = Some(at);
     }
     Ok(frozen)
 }

@@ -388,7 +388,7 @@ fn layer_backward(
                 }
             }
         }
-        Layer::Flatten { .. } | Layer::Identity => gx.copy_from_slice(gy),
+        Layer::Flatten { .. } | Layer::Identity | Layer::Dropout { .. } => gx.copy_from_slice(gy),
         Layer::Activation(act) => {
             for (i, g) in gy.iter().enumerate() {
                 gx[i] = g * activation_slope(act, x.data[i], y.data[i]);

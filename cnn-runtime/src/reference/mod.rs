@@ -585,7 +585,7 @@ pub fn apply(layer: &Layer, x: &Tensor64, tensor: &dyn Fn(&str) -> Vec<f64>) -> 
             }
             y
         }
-        Layer::Identity => x.clone(),
+        Layer::Identity | Layer::Dropout { .. } => x.clone(),
         Layer::Add | Layer::Concat => unreachable!("`forward` runs the layers with several inputs"),
     }
 }

@@ -11,7 +11,7 @@
 //! (batch norms with their running statistics, left unchanged), one sample at a time, and keep
 //! neither their outputs (except those a trained layer reads) nor gradients.
 
-use super::{Adam, Sgd};
+use super::{Adam, Rng, Sgd};
 use crate::__private::sqrt;
 use crate::kernels::{activate, activate_backward, softmax, softmax_backward};
 use crate::{Error, Layer, Network, Weights};
@@ -345,6 +345,8 @@ pub struct Trainer<N: Train> {
     batches: u64,
     /// Samples in the batch last run forward.
     filled: usize,
+    /// Draws each pass's dropout seed.
+    rng: Rng,
 }
 
 impl<N: Train> Trainer<N> {
@@ -434,6 +436,7 @@ impl<N: Train> Trainer<N> {
             steps: 0,
             batches: 0,
             filled: 0,
+            rng: Rng::new(0),
         }
     }
 
@@ -458,6 +461,12 @@ impl<N: Train> Trainer<N> {
     /// trainer starts from 0.
     pub fn set_batches_seen(&mut self, batches: u64) {
         self.batches = batches;
+    }
+
+    /// Seeds the dropout masks (a new trainer's seed is 0): the same seed, weights and batches
+    /// give the same run.
+    pub fn set_seed(&mut self, seed: u64) {
+        self.rng = Rng::new(seed);
     }
 
     /// The optimiser (to set the learning rate of a schedule).
@@ -500,6 +509,8 @@ impl<N: Train> Trainer<N> {
     ) -> Result<f32, Error> {
         let n = self.check_batch(inputs)?;
         self.filled = n;
+        // Backward redraws each dropout mask from this seed.
+        let seed = self.rng.next_u64();
         let layout = self.layout;
         let places = Places { layout: &layout };
         let r = regions(&layout, &mut self.work);
@@ -508,6 +519,7 @@ impl<N: Train> Trainer<N> {
             &self.net,
             &places,
             n,
+            seed,
             inputs,
             r.activations,
             r.scratch,
@@ -555,6 +567,7 @@ impl<N: Train> Trainer<N> {
             &self.net,
             &places,
             n,
+            seed,
             inputs,
             r.activations,
             r.activation_grads,
@@ -644,6 +657,40 @@ fn read<'a, N: Train>(
     }
 }
 
+/// A dropout mask, drawn again by the backward pass from the pass's seed, the layer and the
+/// sample: each value kept with probability `1 - p` and scaled by `1 / (1 - p)` (zeroed
+/// entirely for `p = 1`, as PyTorch does).
+struct Keep {
+    rng: Rng,
+    p: f64,
+    scale: f32,
+}
+
+impl Keep {
+    fn new(p: f32, seed: u64, layer: usize, sample: usize) -> Keep {
+        let stream = ((layer as u64) << 40) ^ (sample as u64);
+        let p = f64::from(p);
+        Keep {
+            rng: Rng::new(seed ^ stream.wrapping_mul(0xd1b5_4a32_d192_ed03)),
+            p,
+            scale: if p < 1.0 {
+                (1.0 / (1.0 - p)) as f32
+            } else {
+                0.0
+            },
+        }
+    }
+
+    /// The factor of the next value: `1 / (1 - p)` or 0.
+    fn next_factor(&mut self) -> f32 {
+        if self.rng.uniform() >= self.p {
+            self.scale
+        } else {
+            0.0
+        }
+    }
+}
+
 /// `(len, inner)` of a softmax over `dim` (counted with the batch axis) of `shape`.
 fn softmax_axis(shape: &[usize], dim: isize) -> (usize, usize) {
     let rank = shape.len() as isize + 1;
@@ -653,11 +700,14 @@ fn softmax_axis(shape: &[usize], dim: isize) -> (usize, usize) {
 
 /// One layer on one sample (every kind but a batch norm in training); `x(k)` is the sample's
 /// `k`-th input.
+/// `dropout`: the pass's seed and the sample, for a trained layer (a frozen one runs as at
+/// inference).
 fn apply<'a, N: Train>(
     net: &N,
     i: usize,
     x: impl Fn(usize) -> &'a [f32],
     w: &[f32],
+    dropout: Option<(u64, usize)>,
     y: &mut [f32],
 ) {
     match N::LAYERS[i] {
@@ -682,6 +732,15 @@ fn apply<'a, N: Train>(
             }
         }
         Layer::Flatten { .. } | Layer::Identity => y.copy_from_slice(x(0)),
+        Layer::Dropout { p } => match dropout {
+            None => y.copy_from_slice(x(0)),
+            Some((seed, s)) => {
+                let mut keep = Keep::new(p, seed, i, s);
+                for (o, &v) in y.iter_mut().zip(x(0)) {
+                    *o = v * keep.next_factor();
+                }
+            }
+        },
         Layer::Activation(act) => {
             y.copy_from_slice(x(0));
             activate(y, act);
@@ -712,6 +771,7 @@ fn forward<N: Train>(
     net: &N,
     places: &Places<'_>,
     n: usize,
+    seed: u64,
     inputs: &[f32],
     kept: &mut [f32],
     scratch: &mut [f32],
@@ -733,7 +793,7 @@ fn forward<N: Train>(
                 At::Scratch(_) => &mut s_hi[..len],
                 At::Input => unreachable!("a layer's output"),
             };
-            apply::<N>(net, i, x, w, y);
+            apply::<N>(net, i, x, w, None, y);
         }
     }
     // The trained layers, a layer at a time over the batch.
@@ -759,7 +819,7 @@ fn forward<N: Train>(
         for s in 0..n {
             let x =
                 |k: usize| read::<N>(places.value::<N>(reads[k]), reads[k], s, inputs, k_lo, s_lo);
-            apply::<N>(net, i, x, w, &mut k_hi[s * len..][..len]);
+            apply::<N>(net, i, x, w, Some((seed, s)), &mut k_hi[s * len..][..len]);
         }
     }
 }
@@ -823,6 +883,7 @@ fn backward<N: Train>(
     net: &N,
     places: &Places<'_>,
     n: usize,
+    seed: u64,
     inputs: &[f32],
     kept: &[f32],
     dkept: &mut [f32],
@@ -904,6 +965,19 @@ fn backward<N: Train>(
                                 *d += (k * (f64::from(g) - sum_dy / count - xhat * sum_dyx / count))
                                     as f32;
                             }
+                        }
+                    }
+                }
+            }
+            Layer::Dropout { p } => {
+                if let Some((o, _)) = dx_at(0) {
+                    for s in 0..n {
+                        let mut keep = Keep::new(p, seed, i, s);
+                        for (d, g) in d_lo[o + s * len..][..len]
+                            .iter_mut()
+                            .zip(&dy_all[s * len..][..len])
+                        {
+                            *d += g * keep.next_factor();
                         }
                     }
                 }

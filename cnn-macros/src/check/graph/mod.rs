@@ -491,7 +491,10 @@ impl Elab<'_, '_> {
         // A layer that keeps the shape leaves "where it came from" with the layer that made it.
         let keeps = matches!(
             op,
-            Resolved::Act(_) | Resolved::Identity | Resolved::Softmax { .. }
+            Resolved::Act(_)
+                | Resolved::Identity
+                | Resolved::Dropout { .. }
+                | Resolved::Softmax { .. }
         );
         let from = if keeps && flow.src != Src::Input {
             flow.from.clone()

@@ -1,0 +1,12 @@
+use cnn::cnn;
+
+cnn! {
+    pub struct Net {
+        input: [1, 8, 8],
+        #[frozen(true)] conv1: Conv2d(4, 3),
+        Flatten,
+        fc: Linear(10),
+    }
+}
+
+fn main() {}
