@@ -70,6 +70,19 @@ cnn! {
         fc2: Linear(3),
     }
 
+    /// The network of `examples/digits.rs`.
+    pub struct Digits {
+        input: [1, 8, 8],
+        features: [
+            Conv2d(16, 3, padding = 1), BatchNorm2d, ReLU,
+            Conv2d(32, 3, padding = 1), BatchNorm2d, ReLU,
+            MaxPool2d(2),
+        ],
+        Flatten,
+        dropout: Dropout(0.25),
+        head: [Linear(64), ReLU, Linear(10)],
+    }
+
     /// Features frozen by the declaration; the head trains.
     #[budget(train_memory <= 20 KiB, train_batch = 8)]
     pub struct Frozen {
@@ -496,4 +509,149 @@ fn dropout_trains_with_seeded_masks() {
     // Some of the checked weights feed dropped units (gradient 0), most kept ones.
     assert!(checked > 40, "{checked} nonzero gradients checked");
     assert!(checked < 80, "{checked} nonzero gradients checked");
+}
+
+/// The CIFAR ResNet-20 in training mode on a batch of two, against PyTorch's autograd
+/// (`tools/make_grad_golden.py`): too large for the reference, so the generated backward pass
+/// is compared with PyTorch directly. Weights, inputs and output weighting come from the
+/// generator both sides share; the golden file holds the gradients (every `step`-th value of
+/// the large ones) and the running statistics after the pass.
+#[test]
+fn resnet20_gradients_match_pytorch_s() {
+    use cnn::zoo::ResNet20;
+    let signed = |name: &str, n: usize| -> Vec<f32> {
+        cnn::__private::uniform_by_name(name, n)
+            .map(|u| (2.0 * u - 1.0) as f32)
+            .collect()
+    };
+    let x = signed("resnet20.train.input", 2 * ResNet20::INPUT_LEN);
+    let r = signed("resnet20.train.r", 2 * ResNet20::OUTPUT_LEN);
+    let net = cnn::__private::synthetic_network::<ResNet20>();
+    let mut trainer = Trainer::new(net, 2, Optimizer::Sgd(Sgd::new(0.1))).expect("a trainer");
+    pass(&mut trainer, &x, &r);
+    let golden = f64_tensors("golden/resnet20.train.grad.safetensors");
+    let floor = floor(
+        golden
+            .iter()
+            .filter(|(k, _)| k.starts_with("grad."))
+            .map(|(_, v)| v),
+    );
+    let (mut grads, mut running) = (0, 0);
+    for (key, want) in &golden {
+        if let Some(t) = key.strip_prefix("grad.") {
+            let step = golden
+                .get(&format!("step.{t}"))
+                .map_or(1, |s| s[0] as usize);
+            let got: Vec<f32> = trainer
+                .gradient(t)
+                .unwrap_or_else(|| panic!("resnet20: no gradient for {t}"))
+                .iter()
+                .step_by(step)
+                .copied()
+                .collect();
+            close_or(&got, want, 2e-4, floor, &format!("resnet20: grad {t}"));
+            grads += 1;
+        } else if let Some(t) = key.strip_prefix("running.") {
+            let spec = ResNet20::TENSORS
+                .iter()
+                .find(|s| s.name == t)
+                .expect("a tensor");
+            let got = &trainer.network().weights()[spec.offset..][..spec.len()];
+            close(got, want, 1e-5, &format!("resnet20: {t}"));
+            running += 1;
+        }
+    }
+    // 21 convolutions (the stem, two per block, two projections), 21 batch norms (weight and
+    // bias), the linear layer's weight and bias.
+    assert_eq!(grads, 21 + 2 * 21 + 2);
+    assert_eq!(running, 2 * 21);
+}
+
+/// The UCI digits of `examples/data/digits.csv.gz`: (images scaled to `[0, 1]`, labels) of
+/// the training part and of the held-out fifth (every fifth row), as the example splits them.
+type Split = ((Vec<f32>, Vec<usize>), (Vec<f32>, Vec<usize>));
+
+fn digits() -> Split {
+    use std::io::Read;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/digits.csv.gz");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).expect("the digits"))
+        .read_to_string(&mut text)
+        .expect("gzip");
+    let (mut train, mut test) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+    for (i, line) in text.lines().enumerate() {
+        let v: Vec<f32> = line
+            .split(',')
+            .map(|x| x.parse().expect("a number"))
+            .collect();
+        let set = if i % 5 == 4 { &mut test } else { &mut train };
+        set.0.extend(v[..64].iter().map(|p| p / 16.0));
+        set.1.push(v[64] as usize);
+    }
+    (train, test)
+}
+
+fn accuracy(net: &Digits, images: &[f32], labels: &[usize]) -> f64 {
+    let out = net.infer_many(images).expect("whole images");
+    let right = out
+        .chunks_exact(10)
+        .zip(labels)
+        .filter(|(row, t)| (0..10).fold(0, |b, c| if row[c] > row[b] { c } else { b }) == **t)
+        .count();
+    right as f64 / labels.len() as f64
+}
+
+/// Three epochs of the example's recipe on the real digits, then the head alone with the
+/// convolutions frozen: what the example does, shorter.
+#[test]
+fn digits_train_and_fine_tune() {
+    let ((xs, ys), (xt, yt)) = digits();
+    assert_eq!((ys.len(), yt.len()), (1438, 359));
+    let mut w = vec![0.0; Digits::WEIGHTS_LEN];
+    cnn::train::init_weights(Digits::LAYERS, Digits::TENSORS, &mut w, 1);
+    let net = Digits::from_weights(Weights::Owned(w)).expect("weights");
+    let before = accuracy(&net, &xt, &yt);
+    let run = |net: Digits, frozen: usize, epochs: u64| -> Digits {
+        let opt = Optimizer::Adam(cnn::train::Adam::new(3e-3));
+        let mut trainer = Trainer::with_frozen(net, 32, opt, frozen).expect("a trainer");
+        let mut rng = cnn::train::Rng::new(frozen as u64);
+        let mut batch = vec![0.0; 32 * 64];
+        let mut order: Vec<usize> = (0..ys.len()).collect();
+        for _ in 0..epochs {
+            for i in (1..order.len()).rev() {
+                order.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+            for chunk in order.chunks(32) {
+                let mut labels = Vec::new();
+                for (k, &i) in chunk.iter().enumerate() {
+                    let dst = &mut batch[k * 64..][..64];
+                    cnn::train::random_crop(&xs[i * 64..][..64], [1, 8, 8], 1, &mut rng, dst);
+                    labels.push(ys[i]);
+                }
+                trainer
+                    .step(&batch[..chunk.len() * 64], |y, g| {
+                        cnn::train::cross_entropy(y, &labels, 10, 0.0, g)
+                    })
+                    .expect("a batch");
+            }
+        }
+        trainer.into_network()
+    };
+    let net = run(net, 0, 3);
+    let trained = accuracy(&net, &xt, &yt);
+    assert!(before < 0.3 && trained > 0.93, "{before} then {trained}");
+    // The head drawn anew and trained alone: the frozen convolutions do not move.
+    let mut w = net.weights()[..].to_vec();
+    let head: Vec<_> = Digits::TENSORS
+        .iter()
+        .filter(|t| t.name.starts_with("head."))
+        .copied()
+        .collect();
+    cnn::train::init_weights(Digits::LAYERS, &head, &mut w, 2);
+    let net = Digits::from_weights(Weights::Owned(w.clone())).expect("weights");
+    let tuned = run(net, 7, 2);
+    let conv_end = head[0].offset;
+    assert_eq!(&tuned.weights()[..conv_end], &w[..conv_end]);
+    let acc = accuracy(&tuned, &xt, &yt);
+    assert!(acc > 0.93, "{acc} after fine-tuning the head");
 }
