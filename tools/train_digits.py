@@ -3,6 +3,13 @@
 the accuracy our trainer reaches with PyTorch's.
 
     python3 tools/train_digits.py [--seeds 1 2 3 4 5] [--epochs 20]   (needs torch, numpy)
+    python3 tools/train_digits.py --time
+
+With --time, times PyTorch's training steps instead, one thread, as benches/train.rs times
+ours (`cargo bench --bench train`): the digits network at batch 32 (every layer; the head alone
+with the convolutions' parameters frozen and the features run under no_grad), and the CIFAR
+ResNet-20 at batch 8 (tools/compare_onnxruntime.py's module); each step is forward, cross-entropy,
+backward and Adam's step; prints the median of 11 runs of 50 steps (ResNet-20: 5 steps).
 
 The recipe, as examples/digits.rs has it: the UCI digits of examples/data/digits.csv.gz, pixels
 / 16, every fifth image (index 4, 9, ...) held out; the same layers (two 3x3 convolutions with
@@ -84,12 +91,66 @@ def train(seed, epochs):
     return right, len(yt)
 
 
+def time_steps():
+    import statistics
+    import sys
+    import time
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from compare_onnxruntime import torch_model
+
+    def median_step(model, params, batch, shape, steps, features=None):
+        x = torch.rand([batch] + shape) * 2 - 1
+        y = torch.arange(batch) % 10
+        opt = torch.optim.Adam(params, lr=1e-4)
+        model.train()
+
+        def step():
+            if features is None:
+                out = model(x)
+            else:
+                with torch.no_grad():
+                    f = features(x)
+                out = model(f)
+            loss = F.cross_entropy(out, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        for _ in range(3):
+            step()
+        runs = []
+        for _ in range(11):
+            t = time.perf_counter()
+            for _ in range(steps):
+                step()
+            runs.append((time.perf_counter() - t) / steps)
+        return statistics.median(runs)
+
+    torch.manual_seed(0)
+    net = network()
+    t = median_step(net, net.parameters(), 32, [1, 8, 8], 50)
+    print(f"train/digits/batch32: {t * 1e6:.0f} us per step ({32 / t:.0f} samples/s)")
+    net = network()
+    features, head = net[:7], net[7:]
+    features.eval()
+    t = median_step(head, head.parameters(), 32, [1, 8, 8], 50, features=features)
+    print(f"train/digits/batch32_head_only: {t * 1e6:.0f} us per step ({32 / t:.0f} samples/s)")
+    model, _ = torch_model("resnet20/batch1")
+    t = median_step(model, model.parameters(), 8, [3, 32, 32], 5)
+    print(f"train/resnet20/batch8: {t * 1e3:.2f} ms per step ({8 / t:.0f} samples/s)")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--time", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.time:
+        time_steps()
+        return
     accs = []
     for seed in args.seeds:
         right, n = train(seed, args.epochs)

@@ -61,6 +61,35 @@ cnn! {
         soft: Softmax(dim = 1),
     }
 
+    /// Convolutions and pools of awkward sizes: prime extents, strides past the kernel,
+    /// dilations, even kernels with "same" padding, groups, windows cut by `ceil_mode`.
+    pub struct Awkward2d {
+        input: [6, 13, 11],
+        a: Conv2d(9, (4, 3), stride = (3, 2), padding = (2, 1), dilation = (1, 2), groups = 3),
+        ReLU,
+        b: Conv2d(7, 2, padding = "same", dilation = 3),
+        ReLU6,
+        p1: MaxPool2d((2, 3), stride = (3, 2), padding = 1, dilation = (2, 1), ceil_mode = true),
+        c: Conv2d(5, 1, stride = 2, bias = false),
+        p2: AvgPool2d(2, stride = 1, padding = 1, count_include_pad = true),
+        d: Conv2d(5, 3, padding = 2, groups = 5),
+        p3: AdaptiveMaxPool2d((2, 3)),
+        Flatten,
+        fc: Linear(4),
+    }
+
+    /// The same in 3-d.
+    pub struct Awkward3d {
+        input: [4, 5, 7, 6],
+        a: Conv3d(6, (2, 3, 2), stride = (2, 1, 3), padding = (1, 2, 0), dilation = (2, 1, 1), groups = 2),
+        Sigmoid,
+        p: AvgPool3d((2, 2, 1), stride = (1, 2, 1), ceil_mode = true, count_include_pad = false),
+        b: Conv3d(3, 3, padding = "same", bias = false),
+        q: AdaptiveAvgPool3d((2, 2, 1)),
+        Flatten,
+        fc: Linear(3),
+    }
+
     /// Dropout between two linear layers: with MSE the loss is quadratic in each weight, so
     /// central differences are exact but for rounding.
     pub struct Dropped {
@@ -215,6 +244,8 @@ fn generated_gradients_match_the_reference() {
     against_reference::<Net2d>(3, 3);
     against_reference::<Net3d>(4, 2);
     against_reference::<LeNet5>(5, 2);
+    against_reference::<Awkward2d>(11, 3);
+    against_reference::<Awkward3d>(12, 2);
 }
 
 /// The golden batch of `name.train.grad.safetensors` (or `name.grad.safetensors` for a network

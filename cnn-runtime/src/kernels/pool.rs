@@ -192,6 +192,35 @@ fn avg_window(o: usize, len: usize, k: usize, s: usize, p: usize) -> (usize, usi
     (start, end.max(start), padded)
 }
 
+/// Each output of an average pool, in order: its window's input ranges along depth, height
+/// and width and its divisor (PyTorch's rules: `count_include_pad`, `divisor_override`; 0 for a
+/// window past the padded input under `ceil_mode`).
+#[inline(always)]
+fn avg_cells<S: PoolSpec>(mut cell: impl FnMut(usize, [(usize, usize); 3], usize)) {
+    let (i, o, k, s, p) = (S::INPUT, S::OUTPUT, S::KERNEL, S::STRIDE, S::PADDING);
+    for od in 0..o.d {
+        let (d0, d1, dn) = avg_window(od, i.d, k.d, s.d, p.d);
+        for oh in 0..o.h {
+            let (h0, h1, hn) = avg_window(oh, i.h, k.h, s.h, p.h);
+            for ow in 0..o.w {
+                let (w0, w1, wn) = avg_window(ow, i.w, k.w, s.w, p.w);
+                let divisor = if S::DIVISOR_OVERRIDE != 0 {
+                    S::DIVISOR_OVERRIDE
+                } else if S::COUNT_INCLUDE_PAD {
+                    dn * hn * wn
+                } else {
+                    (d1 - d0) * (h1 - h0) * (w1 - w0)
+                };
+                cell(
+                    (od * o.h + oh) * o.w + ow,
+                    [(d0, d1), (h0, h1), (w0, w1)],
+                    divisor,
+                );
+            }
+        }
+    }
+}
+
 /// Average pooling with PyTorch's divisor rules (`count_include_pad`, `divisor_override`,
 /// windows past the padded input under `ceil_mode`).
 ///
@@ -199,41 +228,27 @@ fn avg_window(o: usize, len: usize, k: usize, s: usize, p: usize) -> (usize, usi
 /// `input`: `[CHANNELS, INPUT]`; `output`: `[CHANNELS, OUTPUT]`.
 #[inline(never)]
 pub fn avg_pool<S: PoolSpec>(input: &[f32], output: &mut [f32]) {
-    let (i, o, k, s, p) = (S::INPUT, S::OUTPUT, S::KERNEL, S::STRIDE, S::PADDING);
+    let (i, o) = (S::INPUT, S::OUTPUT);
     for (x, y) in input
         .chunks_exact(i.volume())
         .zip(output.chunks_exact_mut(o.volume()))
         .take(S::CHANNELS)
     {
-        for od in 0..o.d {
-            let (d0, d1, dn) = avg_window(od, i.d, k.d, s.d, p.d);
-            for oh in 0..o.h {
-                let (h0, h1, hn) = avg_window(oh, i.h, k.h, s.h, p.h);
-                for ow in 0..o.w {
-                    let (w0, w1, wn) = avg_window(ow, i.w, k.w, s.w, p.w);
-                    let mut sum = 0.0;
-                    for xd in d0..d1 {
-                        for xh in h0..h1 {
-                            for v in &x[(xd * i.h + xh) * i.w..][w0..w1] {
-                                sum += v;
-                            }
-                        }
+        avg_cells::<S>(|at, [(d0, d1), (h0, h1), (w0, w1)], divisor| {
+            let mut sum = 0.0;
+            for xd in d0..d1 {
+                for xh in h0..h1 {
+                    for v in &x[(xd * i.h + xh) * i.w..][w0..w1] {
+                        sum += v;
                     }
-                    let divisor = if S::DIVISOR_OVERRIDE != 0 {
-                        S::DIVISOR_OVERRIDE
-                    } else if S::COUNT_INCLUDE_PAD {
-                        dn * hn * wn
-                    } else {
-                        (d1 - d0) * (h1 - h0) * (w1 - w0)
-                    };
-                    y[(od * o.h + oh) * o.w + ow] = if divisor == 0 {
-                        0.0
-                    } else {
-                        sum / divisor as f32
-                    };
                 }
             }
-        }
+            y[at] = if divisor == 0 {
+                0.0
+            } else {
+                sum / divisor as f32
+            };
+        });
     }
 }
 
@@ -363,39 +378,25 @@ pub fn max_pool_backward<S: PoolSpec>(input: &[f32], dy: &[f32], dx: &mut [f32])
 /// `dy`: `[CHANNELS, OUTPUT]`; `dx`: `[CHANNELS, INPUT]`.
 #[inline(never)]
 pub fn avg_pool_backward<S: PoolSpec>(dy: &[f32], dx: &mut [f32]) {
-    let (i, o, k, s, p) = (S::INPUT, S::OUTPUT, S::KERNEL, S::STRIDE, S::PADDING);
+    let (i, o) = (S::INPUT, S::OUTPUT);
     for (g, gx) in dy
         .chunks_exact(o.volume())
         .zip(dx.chunks_exact_mut(i.volume()))
         .take(S::CHANNELS)
     {
-        for od in 0..o.d {
-            let (d0, d1, dn) = avg_window(od, i.d, k.d, s.d, p.d);
-            for oh in 0..o.h {
-                let (h0, h1, hn) = avg_window(oh, i.h, k.h, s.h, p.h);
-                for ow in 0..o.w {
-                    let (w0, w1, wn) = avg_window(ow, i.w, k.w, s.w, p.w);
-                    let divisor = if S::DIVISOR_OVERRIDE != 0 {
-                        S::DIVISOR_OVERRIDE
-                    } else if S::COUNT_INCLUDE_PAD {
-                        dn * hn * wn
-                    } else {
-                        (d1 - d0) * (h1 - h0) * (w1 - w0)
-                    };
-                    if divisor == 0 {
-                        continue;
-                    }
-                    let share = g[(od * o.h + oh) * o.w + ow] / divisor as f32;
-                    for xd in d0..d1 {
-                        for xh in h0..h1 {
-                            for v in &mut gx[(xd * i.h + xh) * i.w..][w0..w1] {
-                                *v += share;
-                            }
-                        }
+        avg_cells::<S>(|at, [(d0, d1), (h0, h1), (w0, w1)], divisor| {
+            if divisor == 0 {
+                return;
+            }
+            let share = g[at] / divisor as f32;
+            for xd in d0..d1 {
+                for xh in h0..h1 {
+                    for v in &mut gx[(xd * i.h + xh) * i.w..][w0..w1] {
+                        *v += share;
                     }
                 }
             }
-        }
+        });
     }
 }
 
