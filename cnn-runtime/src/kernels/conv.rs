@@ -180,8 +180,93 @@ fn accumulate<S: ConvSpec>(input: &[f32], weight: &[f32], output: &mut [f32]) {
     }
 }
 
-/// Partial sums a weight's gradient keeps: a vector register's worth on AVX2.
-const LANES: usize = 8;
+/// Output channels whose weight gradients [`weight_grad_blocked`] sums together, in one vector.
+const CO_BLOCK: usize = 8;
+/// The largest output plane [`weight_grad_blocked`] takes (its transposed gradients, 32 KiB,
+/// live on the stack).
+const BLOCKED_PLANE: usize = 1024;
+
+/// A convolution's weight gradient with the output channels in vector lanes: the output
+/// gradient of `CO_BLOCK` channels transposed to `[point][channel]`, each input value is
+/// broadcast and multiplied with a point's channels, two points at a time into two accumulators,
+/// so that the sums run in vectors and in parallel instead of one scalar chain per weight.
+/// Over the same per-tap interior ranges as the forward pass. For planes of at most
+/// `BLOCKED_PLANE` points.
+fn weight_grad_blocked<S: ConvSpec>(input: &[f32], dy: &[f32], dw: &mut [f32]) {
+    let (i, o, k, s, p, d) = (
+        S::INPUT,
+        S::OUTPUT,
+        S::KERNEL,
+        S::STRIDE,
+        S::PADDING,
+        S::DILATION,
+    );
+    let (in_plane, out_plane, taps) = (i.volume(), o.volume(), k.volume());
+    let in_per_group = S::IN_CHANNELS / S::GROUPS;
+    let out_per_group = S::OUT_CHANNELS / S::GROUPS;
+    let mut gt = [[0.0f32; CO_BLOCK]; BLOCKED_PLANE];
+    let gt = &mut gt[..out_plane];
+    for group in 0..S::GROUPS {
+        for c0 in (0..out_per_group).step_by(CO_BLOCK) {
+            let width = CO_BLOCK.min(out_per_group - c0);
+            let first = group * out_per_group + c0;
+            for (pt, lanes) in gt.iter_mut().enumerate() {
+                for (c, l) in lanes.iter_mut().enumerate() {
+                    *l = if c < width {
+                        dy[(first + c) * out_plane + pt]
+                    } else {
+                        0.0
+                    };
+                }
+            }
+            for cl in 0..in_per_group {
+                let x = &input[(group * in_per_group + cl) * in_plane..][..in_plane];
+                for kd in 0..k.d {
+                    let (d_lo, d_hi) = tap_range(o.d, i.d, s.d, p.d, kd * d.d);
+                    for kh in 0..k.h {
+                        let (h_lo, h_hi) = tap_range(o.h, i.h, s.h, p.h, kh * d.h);
+                        for kw in 0..k.w {
+                            let (w_lo, w_hi) = tap_range(o.w, i.w, s.w, p.w, kw * d.w);
+                            if w_lo == w_hi {
+                                continue;
+                            }
+                            let x_w0 = w_lo * s.w + kw * d.w - p.w;
+                            let (mut even, mut odd) = ([0.0f32; CO_BLOCK], [0.0f32; CO_BLOCK]);
+                            for od in d_lo..d_hi {
+                                let xd = od * s.d + kd * d.d - p.d;
+                                for oh in h_lo..h_hi {
+                                    let xh = oh * s.h + kh * d.h - p.h;
+                                    let x_row = &x[(xd * i.h + xh) * i.w + x_w0..];
+                                    let g_row = &gt[(od * o.h + oh) * o.w..][w_lo..w_hi];
+                                    let mut pairs = g_row.chunks_exact(2);
+                                    for (n, pair) in pairs.by_ref().enumerate() {
+                                        let (x0, x1) =
+                                            (x_row[2 * n * s.w], x_row[(2 * n + 1) * s.w]);
+                                        for c in 0..CO_BLOCK {
+                                            even[c] += pair[0][c] * x0;
+                                            odd[c] += pair[1][c] * x1;
+                                        }
+                                    }
+                                    if let [last] = pairs.remainder() {
+                                        let xv = x_row[(g_row.len() - 1) * s.w];
+                                        for c in 0..CO_BLOCK {
+                                            even[c] += last[c] * xv;
+                                        }
+                                    }
+                                }
+                            }
+                            let tap = (kd * k.h + kh) * k.w + kw;
+                            for c in 0..width {
+                                dw[((first + c) * in_per_group + cl) * taps + tap] +=
+                                    even[c] + odd[c];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// The gradients of a convolution (without its epilogue) given `dy`, its output's gradient:
 /// adds `conv_transpose(dy, weight)` to `dx`, the correlation of `input` with `dy` to `dw`
@@ -235,7 +320,15 @@ pub fn conv_backward<S: ConvSpec>(
             *b += g.iter().map(|&v| f64::from(v)).sum::<f64>() as f32;
         }
     }
-    if out_plane == 0 || (dx.is_none() && dw.is_none()) {
+    if out_plane == 0 {
+        return;
+    }
+    if out_plane <= BLOCKED_PLANE
+        && let Some(dw) = dw.take()
+    {
+        weight_grad_blocked::<S>(input, dy, dw);
+    }
+    if dx.is_none() && dw.is_none() {
         return;
     }
     for (co, g) in dy.chunks_exact(out_plane).take(S::OUT_CHANNELS).enumerate() {
@@ -255,10 +348,7 @@ pub fn conv_backward<S: ConvSpec>(
                         let tap = (kd * k.h + kh) * k.w + kw;
                         let wv = weight[at + tap];
                         let x_w0 = w_lo * s.w + kw * d.w - p.w;
-                        // The weight's gradient summed lane-wise over the rows (each lane a
-                        // column of the tap's interior, no dependency between rows) and the
-                        // lanes added at the end: a vectorised sum instead of one long chain.
-                        let mut lanes = [0.0f32; LANES];
+                        let mut wsum = 0.0;
                         for od in d_lo..d_hi {
                             let xd = od * s.d + kd * d.d - p.d;
                             for oh in h_lo..h_hi {
@@ -267,23 +357,8 @@ pub fn conv_backward<S: ConvSpec>(
                                 let row = (ci * i.d + xd) * i.h + xh;
                                 if dw.is_some() {
                                     let x_row = &input[row * i.w..][x_w0..i.w];
-                                    for (c, g_chunk) in g_row.chunks(LANES).enumerate() {
-                                        let x_at = &x_row[c * LANES * s.w..];
-                                        if s.w == 1 {
-                                            for ((l, gv), xv) in
-                                                lanes.iter_mut().zip(g_chunk).zip(x_at)
-                                            {
-                                                *l += gv * xv;
-                                            }
-                                        } else {
-                                            for ((l, gv), xv) in lanes
-                                                .iter_mut()
-                                                .zip(g_chunk)
-                                                .zip(x_at.iter().step_by(s.w))
-                                            {
-                                                *l += gv * xv;
-                                            }
-                                        }
+                                    for (gv, xv) in g_row.iter().zip(x_row.iter().step_by(s.w)) {
+                                        wsum += gv * xv;
                                     }
                                 }
                                 if let Some(dx) = dx.as_deref_mut() {
@@ -303,7 +378,7 @@ pub fn conv_backward<S: ConvSpec>(
                             }
                         }
                         if let Some(dw) = dw.as_deref_mut() {
-                            dw[at + tap] += lanes.iter().sum::<f32>();
+                            dw[at + tap] += wsum;
                         }
                     }
                 }
