@@ -185,22 +185,45 @@ fn samples(v: &[f32], len: usize) -> Vec<Vec<f64>> {
 /// trained tensor's gradient and the running statistics equal the reference's in training
 /// mode.
 fn against_reference<N: Train>(seed: u64, batch: usize) {
+    against_reference_in::<N>(seed, batch, false);
+}
+
+/// As [`against_reference`]; with `running`, the batch norms use their running statistics
+/// (`Trainer::freeze_batch_norm_statistics`), against the reference at inference, and the
+/// statistics stay as they were.
+fn against_reference_in<N: Train>(seed: u64, batch: usize, running: bool) {
     let mut rng = Rng::new(seed);
     let w = random_weights::<N>(&mut rng);
     let net = N::from_weights(Weights::Owned(w.clone())).expect("weights");
     let x = rng.vec(batch * N::INPUT_LEN, -2.0, 2.0);
     let r = rng.vec(batch * N::OUTPUT_LEN, -1.0, 1.0);
     let mut trainer = Trainer::new(net, batch, Optimizer::Sgd(Sgd::new(0.1))).expect("a trainer");
+    trainer.freeze_batch_norm_statistics(running);
     let out = pass(&mut trainer, &x, &r);
     let want = backward_batch(
         N::LAYERS,
         N::INPUTS,
         N::INPUT_SHAPE,
         &samples(&x, N::INPUT_LEN),
-        &tensor_fn::<N>(w),
+        &tensor_fn::<N>(w.clone()),
         &samples(&r, N::OUTPUT_LEN),
-        Mode::Train { batches: 0 },
+        if running {
+            Mode::Eval
+        } else {
+            Mode::Train { batches: 0 }
+        },
     );
+    if running {
+        for t in N::TENSORS.iter().filter(|t| t.name.contains(".running_")) {
+            let range = t.offset..t.offset + t.len();
+            assert_eq!(
+                &trainer.network().weights()[range.clone()],
+                &w[range],
+                "{}",
+                t.name
+            );
+        }
+    }
     let name = N::NAME;
     close(
         &out,
@@ -246,12 +269,23 @@ fn generated_gradients_match_the_reference() {
     against_reference::<LeNet5>(5, 2);
     against_reference::<Awkward2d>(11, 3);
     against_reference::<Awkward3d>(12, 2);
+    // Batch norms with their running statistics, as PyTorch's `model.eval()` fine-tuning.
+    against_reference_in::<Graph2d>(13, 3, true);
+    against_reference_in::<Plain1d>(14, 2, true);
+    against_reference_in::<Net2d>(15, 3, true);
+    against_reference_in::<Net3d>(16, 2, true);
 }
 
 /// The golden batch of `name.train.grad.safetensors` (or `name.grad.safetensors` for a network
 /// without batch norms, where training and inference agree): PyTorch's gradients and running
 /// statistics.
 fn against_autograd<N: Train>(name: &str, file: &str) {
+    against_autograd_in::<N>(name, file, false);
+}
+
+/// As [`against_autograd`]; with `running`, against PyTorch's gradients at inference
+/// (`NAME.grad.safetensors`), the batch norms' statistics frozen.
+fn against_autograd_in<N: Train>(name: &str, file: &str, running: bool) {
     let golden = f64_tensors(&format!("golden/{file}"));
     let tensor = golden_weights::<N>(name);
     let mut w = vec![0.0; N::WEIGHTS_LEN];
@@ -266,6 +300,7 @@ fn against_autograd<N: Train>(name: &str, file: &str) {
     let batch = x.len() / N::INPUT_LEN;
     let mut trainer = Trainer::new(net, batch, Optimizer::Sgd(Sgd::new(0.1))).expect("a trainer");
     trainer.set_batches_seen(7);
+    trainer.freeze_batch_norm_statistics(running);
     pass(&mut trainer, &x, &r);
     let mut compared = 0;
     for (key, want) in &golden {
@@ -291,6 +326,8 @@ fn generated_gradients_match_pytorch_s() {
     against_autograd::<LeNet5>("lenet5", "lenet5.grad.safetensors");
     against_autograd::<Net2d>("net2d", "net2d.train.grad.safetensors");
     against_autograd::<Net3d>("net3d", "net3d.train.grad.safetensors");
+    against_autograd_in::<Net2d>("net2d", "net2d.grad.safetensors", true);
+    against_autograd_in::<Net3d>("net3d", "net3d.grad.safetensors", true);
 }
 
 /// With the first `frozen` layers frozen: they run as at inference (running statistics) and

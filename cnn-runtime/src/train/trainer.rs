@@ -347,6 +347,8 @@ pub struct Trainer<N: Train> {
     filled: usize,
     /// Draws each pass's dropout seed.
     rng: Rng,
+    /// Batch norms normalise with their running statistics, left unchanged.
+    running: bool,
 }
 
 impl<N: Train> Trainer<N> {
@@ -437,6 +439,7 @@ impl<N: Train> Trainer<N> {
             batches: 0,
             filled: 0,
             rng: Rng::new(0),
+            running: false,
         }
     }
 
@@ -467,6 +470,14 @@ impl<N: Train> Trainer<N> {
     /// give the same run.
     pub fn set_seed(&mut self, seed: u64) {
         self.rng = Rng::new(seed);
+    }
+
+    /// With `true`, the trained batch norms normalise with their running statistics and leave
+    /// them unchanged, as at inference, while their weight and bias still train: PyTorch's
+    /// `model.eval()` during fine-tuning, for batches too small or too unlike the training
+    /// data for their own statistics. With `false` (a new trainer's setting), the batch's.
+    pub fn freeze_batch_norm_statistics(&mut self, freeze: bool) {
+        self.running = freeze;
     }
 
     /// The optimiser (to set the learning rate of a schedule).
@@ -515,11 +526,11 @@ impl<N: Train> Trainer<N> {
         let places = Places { layout: &layout };
         let r = regions(&layout, &mut self.work);
         let last = N::LAYERS.len() - 1;
+        let running = self.running;
         forward::<N>(
             &self.net,
             &places,
-            n,
-            seed,
+            (n, seed, running),
             inputs,
             r.activations,
             r.scratch,
@@ -531,6 +542,9 @@ impl<N: Train> Trainer<N> {
         let stats = &*r.stats;
         self.net.update_weights(|w| {
             for i in layout.frozen..N::LAYERS.len() {
+                if running {
+                    break;
+                }
                 if let Layer::BatchNorm { momentum, .. } = N::LAYERS[i] {
                     let m = momentum.map_or(momentum_default, f64::from);
                     let (_, mean_at, c) = norm_tensors::<N>(i);
@@ -566,8 +580,7 @@ impl<N: Train> Trainer<N> {
         backward::<N>(
             &self.net,
             &places,
-            n,
-            seed,
+            (n, seed, running),
             inputs,
             r.activations,
             r.activation_grads,
@@ -767,11 +780,12 @@ fn apply<'a, N: Train>(
 }
 
 #[allow(clippy::too_many_arguments)]
+/// `pass`: the batch's samples, the dropout seed, and whether batch norms use their running
+/// statistics.
 fn forward<N: Train>(
     net: &N,
     places: &Places<'_>,
-    n: usize,
-    seed: u64,
+    (n, seed, running): (usize, u64, bool),
     inputs: &[f32],
     kept: &mut [f32],
     scratch: &mut [f32],
@@ -803,8 +817,20 @@ fn forward<N: Train>(
         let (k_lo, k_hi, s_lo, _) = split_for(out, kept, scratch);
         let reads = N::INPUTS[i];
         if let Layer::BatchNorm { eps, .. } = N::LAYERS[i] {
-            let x_at = places.value::<N>(reads[0]);
             let st = &mut stats[places.stats::<N>(i)..];
+            if running {
+                // The running statistics where the backward pass reads the batch's.
+                let (_, mean_at, c) = norm_tensors::<N>(i);
+                st[..2 * c].copy_from_slice(&w[mean_at..mean_at + 2 * c]);
+                for s in 0..n {
+                    let x = |k: usize| {
+                        read::<N>(places.value::<N>(reads[k]), reads[k], s, inputs, k_lo, s_lo)
+                    };
+                    apply::<N>(net, i, x, w, None, &mut k_hi[s * len..][..len]);
+                }
+                continue;
+            }
+            let x_at = places.value::<N>(reads[0]);
             norm_train_forward::<N>(
                 i,
                 eps,
@@ -882,8 +908,7 @@ fn norm_train_forward<'a, N: Train>(
 fn backward<N: Train>(
     net: &N,
     places: &Places<'_>,
-    n: usize,
-    seed: u64,
+    (n, seed, running): (usize, u64, bool),
     inputs: &[f32],
     kept: &[f32],
     dkept: &mut [f32],
@@ -961,9 +986,13 @@ fn backward<N: Train>(
                             let dy = &dy_all[s * len + ch * plane..][..plane];
                             let dx = &mut d_lo[o + s * l + ch * plane..][..plane];
                             for ((d, &xv), &g) in dx.iter_mut().zip(x).zip(dy) {
-                                let xhat = (f64::from(xv) - mean) * inv;
-                                *d += (k * (f64::from(g) - sum_dy / count - xhat * sum_dyx / count))
-                                    as f32;
+                                // With running statistics nothing depends on the batch.
+                                *d += if running {
+                                    k * f64::from(g)
+                                } else {
+                                    let xhat = (f64::from(xv) - mean) * inv;
+                                    k * (f64::from(g) - sum_dy / count - xhat * sum_dyx / count)
+                                } as f32;
                             }
                         }
                     }
