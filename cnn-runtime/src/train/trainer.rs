@@ -536,36 +536,36 @@ impl<N: Train> Trainer<N> {
             r.scratch,
             r.stats,
         );
-        // Running statistics, as PyTorch updates them during the forward pass.
-        let momentum_default = 1.0 / (self.batches + 1) as f64;
-        self.batches += 1;
-        let stats = &*r.stats;
-        self.net.update_weights(|w| {
-            for i in layout.frozen..N::LAYERS.len() {
-                if running {
-                    break;
-                }
-                if let Layer::BatchNorm { momentum, .. } = N::LAYERS[i] {
-                    let m = momentum.map_or(momentum_default, f64::from);
-                    let (_, mean_at, c) = norm_tensors::<N>(i);
-                    let plane = out_len::<N>(i) / c.max(1);
-                    let count = (n * plane) as f64;
-                    let st = &stats[places.stats::<N>(i)..][..2 * c];
-                    for ch in 0..c {
-                        let (mean, var) = (f64::from(st[ch]), f64::from(st[c + ch]));
-                        let unbiased = if count > 1.0 {
-                            var * count / (count - 1.0)
-                        } else {
-                            var
-                        };
-                        let rm = &mut w[mean_at + ch];
-                        *rm = ((1.0 - m) * f64::from(*rm) + m * mean) as f32;
-                        let rv = &mut w[mean_at + c + ch];
-                        *rv = ((1.0 - m) * f64::from(*rv) + m * unbiased) as f32;
+        // Running statistics, as PyTorch updates them during the forward pass in training mode
+        // (with frozen statistics neither they nor the count of batches move).
+        if !running {
+            let momentum_default = 1.0 / (self.batches + 1) as f64;
+            self.batches += 1;
+            let stats = &*r.stats;
+            self.net.update_weights(|w| {
+                for i in layout.frozen..N::LAYERS.len() {
+                    if let Layer::BatchNorm { momentum, .. } = N::LAYERS[i] {
+                        let m = momentum.map_or(momentum_default, f64::from);
+                        let (_, mean_at, c) = norm_tensors::<N>(i);
+                        let plane = out_len::<N>(i) / c.max(1);
+                        let count = (n * plane) as f64;
+                        let st = &stats[places.stats::<N>(i)..][..2 * c];
+                        for ch in 0..c {
+                            let (mean, var) = (f64::from(st[ch]), f64::from(st[c + ch]));
+                            let unbiased = if count > 1.0 {
+                                var * count / (count - 1.0)
+                            } else {
+                                var
+                            };
+                            let rm = &mut w[mean_at + ch];
+                            *rm = ((1.0 - m) * f64::from(*rm) + m * mean) as f32;
+                            let rv = &mut w[mean_at + c + ch];
+                            *rv = ((1.0 - m) * f64::from(*rv) + m * unbiased) as f32;
+                        }
                     }
                 }
-            }
-        });
+            });
+        }
         let At::Kept(out_at) = places.value::<N>(last + 1) else {
             unreachable!("the output is kept")
         };
