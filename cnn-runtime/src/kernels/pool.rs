@@ -317,6 +317,16 @@ pub fn adaptive_max_pool<S: PoolSpec>(input: &[f32], output: &mut [f32]) {
     adaptive::<true>(S::CHANNELS, S::INPUT, S::OUTPUT, input, output);
 }
 
+/// The running argmax of a window after value `at`: the first largest value, a NaN counting as
+/// largest (PyTorch's choice where values tie).
+#[inline(always)]
+fn first_max(x: &[f32], best: Option<usize>, at: usize) -> Option<usize> {
+    match best {
+        Some(b) if x[b].is_nan() || x[b] >= x[at] => Some(b),
+        _ => Some(at),
+    }
+}
+
 /// The gradient of [`max_pool`]: each output's gradient is added to `dx` at the first largest
 /// value of its window (a NaN counts as largest), PyTorch's choice where values tie.
 ///
@@ -355,10 +365,7 @@ pub fn max_pool_backward<S: PoolSpec>(input: &[f32], dy: &[f32], dx: &mut [f32])
                             for tw in w0..w1 {
                                 let at =
                                     (xd * i.h + xh) * i.w + (sw + (tw * d.w) as isize) as usize;
-                                best = match best {
-                                    Some(b) if x[b].is_nan() || x[b] >= x[at] => Some(b),
-                                    _ => Some(at),
-                                };
+                                best = first_max(x, best, at);
                             }
                         }
                     }
@@ -433,14 +440,13 @@ fn adaptive_backward<const MAX: bool>(
                     for xd in d0..d1 {
                         for xh in h0..h1 {
                             let row = (xd * i.h + xh) * i.w;
-                            for at in row + w0..row + w1 {
-                                if MAX {
-                                    best = match best {
-                                        Some(b) if x[b].is_nan() || x[b] >= x[at] => Some(b),
-                                        _ => Some(at),
-                                    };
-                                } else {
-                                    gx[at] += gv / count as f32;
+                            if MAX {
+                                for at in row + w0..row + w1 {
+                                    best = first_max(x, best, at);
+                                }
+                            } else {
+                                for v in &mut gx[row + w0..row + w1] {
+                                    *v += gv / count as f32;
                                 }
                             }
                         }

@@ -498,10 +498,8 @@ impl<N: Train> Trainer<N> {
                 let (off, len) = trained::<N>(i);
                 off <= t.offset && t.offset + t.len() <= off + len && len > 0
             });
-        let grads = &self.work[self.layout.activations
-            + self.layout.scratch
-            + self.layout.activation_grads
-            + self.layout.stats..][..self.layout.grads];
+        let l = &self.layout;
+        let grads = &self.work[l.len() - l.state - l.grads..][..l.grads];
         trained.then(|| &grads[t.offset - base..][..t.len()])
     }
 
@@ -937,8 +935,15 @@ fn backward<N: Train>(
                 )
             })
         };
+        // Where the first input lives, found once: batch norms read it per channel and sample.
+        let first_at = places.value::<N>(reads[0]);
         let x_of = |k: usize, s: usize| {
-            read::<N>(places.value::<N>(reads[k]), reads[k], s, inputs, kept, &[])
+            let at = if k == 0 {
+                first_at
+            } else {
+                places.value::<N>(reads[k])
+            };
+            read::<N>(at, reads[k], s, inputs, kept, &[])
         };
         match N::LAYERS[i] {
             Layer::Conv { .. }
@@ -948,8 +953,9 @@ fn backward<N: Train>(
             | Layer::AdaptiveAvgPool { .. }
             | Layer::AdaptiveMaxPool { .. } => {
                 let (off, t_len) = N::LAYER_TENSORS[i];
+                let dx_place = dx_at(0);
                 for s in 0..n {
-                    let dx = dx_at(0).map(|(o, l)| &mut d_lo[o + s * l..][..l]);
+                    let dx = dx_place.map(|(o, l)| &mut d_lo[o + s * l..][..l]);
                     let g = (t_len > 0).then(|| &mut grads[off - base..][..t_len]);
                     net.layer_backward(i, x_of(0, s), &dy_all[s * len..][..len], dx, g);
                 }
