@@ -75,6 +75,25 @@ cnn! {
     }
 }
 cnn! {
+    /// MobileNetV2 (width 0.5, 96×96), stage 4: depthwise 3×3 on a 6×6 plane.
+    pub struct Depthwise6 { input: [288, 6, 6], conv: Conv2d(288, 3, padding = 1, groups = 288) }
+}
+cnn! {
+    /// MobileNetV2 (width 0.5, 96×96), stage 6: depthwise 3×3 on a 3×3 plane.
+    pub struct Depthwise3 { input: [480, 3, 3], conv: Conv2d(480, 3, padding = 1, groups = 480) }
+}
+cnn! {
+    /// MobileNetV2 (width 0.5, 96×96), stage 3: depthwise 3×3 on a 12×12 plane.
+    pub struct Depthwise12 { input: [96, 12, 12], conv: Conv2d(96, 3, padding = 1, groups = 96) }
+}
+cnn! {
+    /// MobileNetV2 (width 0.5, 96×96), stage 5's entry: depthwise 3×3, stride 2, 6×6 to 3×3.
+    pub struct Depthwise6Stride2 {
+        input: [288, 6, 6],
+        conv: Conv2d(288, 3, stride = 2, padding = 1, groups = 288),
+    }
+}
+cnn! {
     /// MobileNetV2's classifier: a matrix-vector product that reads 5 MB of weights.
     pub struct Classifier { input: [1280], fc: Linear(1000) }
 }
@@ -143,6 +162,15 @@ fn kernels(c: &mut Criterion) {
         "depthwise3x3_s2",
         "c96_48x48",
         flops::<DepthwiseStride2>(),
+    );
+    layer::<Depthwise12>(c, "depthwise3x3", "c96_12x12", flops::<Depthwise12>());
+    layer::<Depthwise6>(c, "depthwise3x3", "c288_6x6", flops::<Depthwise6>());
+    layer::<Depthwise3>(c, "depthwise3x3", "c480_3x3", flops::<Depthwise3>());
+    layer::<Depthwise6Stride2>(
+        c,
+        "depthwise3x3_s2",
+        "c288_6x6",
+        flops::<Depthwise6Stride2>(),
     );
     layer::<Classifier>(c, "linear", "1280_1000", flops::<Classifier>());
     let bytes = Throughput::Bytes(4 * MaxPool::INPUT_LEN as u64);

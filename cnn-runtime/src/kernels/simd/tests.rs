@@ -83,6 +83,14 @@ spec!(OneChannelStem: 1 => 5, groups 1, in [1, 30, 41], out [1, 15, 21], kernel 
 spec!(DepthwiseLongRow: 2 => 2, groups 2, in [1, 3, 5000], out [1, 3, 5000], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
 spec!(DepthwiseNine: 2 => 2, groups 2, in [1, 12, 12], out [1, 12, 12], kernel [1, 9, 9], stride [1, 1, 1], pad [0, 4, 4], dil [1, 1, 1]);
 // Big enough that the kernels split it into blocks of rows, and of columns once flattened.
+// Depthwise layers on small planes (the flattened path): tiles of four channels and the one
+// left over, a plane of one point, stride 2 from odd sizes, planes of one and two vectors.
+spec!(DepthwiseTiny: 7 => 7, groups 7, in [1, 3, 3], out [1, 3, 3], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
+spec!(DepthwiseSixStride2: 9 => 9, groups 9, in [1, 6, 6], out [1, 3, 3], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
+spec!(DepthwiseOnePoint: 5 => 5, groups 5, in [1, 1, 1], out [1, 1, 1], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(DepthwiseOddStride2: 6 => 6, groups 6, in [1, 7, 9], out [1, 4, 5], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::LeakyRelu(0.1));
+spec!(DepthwiseTwelve: 8 => 8, groups 8, in [1, 12, 12], out [1, 12, 12], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
+spec!(DepthwiseFiveSix: 4 => 4, groups 4, in [1, 6, 7], out [1, 6, 7], kernel [1, 5, 5], stride [1, 1, 1], pad [0, 2, 2], dil [1, 1, 1]);
 spec!(BlockedRows: 160 => 9, groups 1, in [1, 40, 30], out [1, 40, 30], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
 spec!(BlockedColumns: 300 => 5, groups 1, in [1, 30, 30], out [1, 30, 30], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
 // Small planes with many output channels: the channel tile (output channels in lanes; planes
@@ -217,6 +225,12 @@ fn simd_levels_equal_the_portable_code_on_awkward_sizes() {
         compare::<OneChannelStem>(),
         compare::<DepthwiseLongRow>(),
         compare::<DepthwiseNine>(),
+        compare::<DepthwiseTiny>(),
+        compare::<DepthwiseSixStride2>(),
+        compare::<DepthwiseOnePoint>(),
+        compare::<DepthwiseOddStride2>(),
+        compare::<DepthwiseTwelve>(),
+        compare::<DepthwiseFiveSix>(),
         compare::<BlockedRows>(),
         compare::<BlockedColumns>(),
         compare::<ChannelsSeven>(),
@@ -419,4 +433,30 @@ fn channel_tile_takes_what_it_claims() {
         assert!(!takes::<BlockedRows>(lanes));
     }
     assert!(takes::<ChannelsSeven>(16) && !takes::<ChannelsSeven>(8));
+}
+
+/// The flattened depthwise path takes the small planes it is meant for at each vector width
+/// (its results are checked with the others above), and leaves to rows of vectors the planes
+/// whose rows fill the vectors nearly as well, and the layers it cannot take.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn flat_depthwise_takes_small_planes() {
+    use super::{Geometry, x86::Flat};
+    fn takes<S: ConvSpec>(lanes: usize) -> bool {
+        Flat::of(&Geometry::of::<S>(), lanes).is_some()
+    }
+    for lanes in [8, 16] {
+        assert!(takes::<DepthwiseTiny>(lanes));
+        assert!(takes::<DepthwiseSixStride2>(lanes));
+        assert!(!takes::<DepthwiseTwelve>(lanes));
+        assert!(!takes::<DepthwiseOnePoint>(lanes));
+        assert!(!takes::<Depthwise>(lanes));
+        assert!(!takes::<DepthwiseMultiplier>(lanes));
+        assert!(!takes::<DepthwiseDilated>(lanes));
+        assert!(!takes::<DepthwiseBands>(lanes));
+        assert!(!takes::<DepthwiseNine>(lanes));
+        assert!(!takes::<Five>(lanes));
+    }
+    assert!(takes::<DepthwiseOddStride2>(16) && !takes::<DepthwiseOddStride2>(8));
+    assert!(takes::<DepthwiseFiveSix>(16) && !takes::<DepthwiseFiveSix>(8));
 }

@@ -54,6 +54,9 @@ pub(super) trait Lanes: Copy {
     }
     /// Writes the first `n` lanes to `p`; writes only those `n`.
     unsafe fn store(self, p: *mut f32, n: usize);
+    /// Stores lanes `a..b` at `p` (`a <= b <= N`); writes only those, so `p` itself may point
+    /// outside the buffer when `a > 0`.
+    unsafe fn store_range(self, p: *mut f32, a: usize, b: usize);
     unsafe fn splat(x: f32) -> Self;
     /// `x` in every lane where `keep` is all ones, zero where it is zero (the only two values
     /// it takes).
@@ -151,6 +154,12 @@ impl Lanes for Zmm {
                 _mm512_mask_storeu_ps(p, ((1u32 << n) - 1) as __mmask16, self.0)
             }
         }
+    }
+    #[inline(always)]
+    unsafe fn store_range(self, p: *mut f32, a: usize, b: usize) {
+        let mask = (((1u32 << b) - 1) & !((1u32 << a) - 1)) as __mmask16;
+        // SAFETY: as for `load_range`, writing.
+        unsafe { _mm512_mask_storeu_ps(p, mask, self.0) }
     }
     #[inline(always)]
     unsafe fn splat(x: f32) -> Self {
@@ -301,6 +310,11 @@ impl Lanes for Ymm {
                 _mm256_maskstore_ps(p, Self::mask(n), self.0)
             }
         }
+    }
+    #[inline(always)]
+    unsafe fn store_range(self, p: *mut f32, a: usize, b: usize) {
+        // SAFETY: as for `load_range`, writing.
+        unsafe { _mm256_maskstore_ps(p, Self::mask_range(a, b), self.0) }
     }
     #[inline(always)]
     unsafe fn splat(x: f32) -> Self {
@@ -1533,6 +1547,10 @@ unsafe fn depthwise<V: Lanes>(
     {
         return false;
     }
+    // SAFETY: forwarded from the caller.
+    if unsafe { depthwise_flat::<V>(g, input, weight, ep, output) } {
+        return true;
+    }
     // Each output row goes in vectors over `cover` columns; tap `kw` of column `ow` reads
     // padded column `ow + kw` (stride 1), or column `ow + kw / 2` of the even (`kw` even) or
     // odd plane (stride 2). A plane's row holds `ls` columns, whole vectors.
@@ -1643,6 +1661,293 @@ unsafe fn depthwise<V: Lanes>(
         }
     }
     true
+}
+
+/// Floats of the stack buffer of [`depthwise_flat`]: two sets of [`FLAT_CHANNELS`] slots, each
+/// a channel's padded plane split by stride phase (16 KiB).
+const FLAT_BUF: usize = 4096;
+
+/// Channels a [`depthwise_flat`] tile computes at once: independent chains of multiply-adds
+/// where a small plane is a vector or two.
+const FLAT_CHANNELS: usize = 4;
+
+/// Runs of output lanes a [`depthwise_flat`] layer may store: one per output row and vector.
+const FLAT_RUNS: usize = 160;
+
+/// How [`depthwise_flat`] lays a layer out: padded planes split into `s.h × s.w` stride phases
+/// of `hq × wq` (padded row `r`, column `c` at row `r / s.h`, column `c / s.w` of phase `(r %
+/// s.h, c % s.w)`), a slot of `slot` floats per channel, output point `(oh, ow)` at lane `oh wq
+/// + ow` of lanes `0..cover` (`nv` vectors at a time), and tap `(kh, kw)` reading lane `q` at
+/// `q + offsets[kh k.w + kw]`.
+pub(super) struct Flat {
+    hq: usize,
+    wq: usize,
+    slot: usize,
+    cover: usize,
+    nv: usize,
+    offsets: [usize; DEPTHWISE_TAPS],
+}
+
+impl Flat {
+    /// The layout of a depthwise layer of dilation 1 and stride at most 2 with `lanes`-lane
+    /// vectors, if it fills the lanes at least a quarter better than rows of vectors do (a 3×3
+    /// or 6×6 plane at 16 lanes: 9 of 16 lanes against 3 of 16 per row, 36 of 48 against 6 of
+    /// 16; 12×12 and 24×24 planes keep their rows, the flat layout measured no faster) and two
+    /// sets of slots fit the buffer.
+    pub(super) fn of(g: &Geometry, lanes: usize) -> Option<Flat> {
+        let (k, s, p, d) = (g.kernel, g.stride, g.padding, g.dilation);
+        let taps = k.h * k.w;
+        if g.in_per_group != 1
+            || g.out_per_group != 1
+            || g.in_d != 1
+            || g.rows_d != 1
+            || k.d != 1
+            || taps > DEPTHWISE_TAPS
+            || d.h != 1
+            || d.w != 1
+            || s.h > 2
+            || s.w > 2
+        {
+            return None;
+        }
+        let (hq, wq) = (
+            (g.in_h + 2 * p.h).div_ceil(s.h),
+            (g.in_w + 2 * p.w).div_ceil(s.w),
+        );
+        let mut offsets = [0usize; DEPTHWISE_TAPS];
+        for kh in 0..k.h {
+            for kw in 0..k.w {
+                let phase = (kh % s.h) * s.w + kw % s.w;
+                offsets[kh * k.w + kw] = phase * hq * wq + (kh / s.h) * wq + kw / s.w;
+            }
+        }
+        // Lanes from the first output point to the last, in vectors of one or two.
+        let span = (g.rows_h - 1) * wq + g.out_w;
+        let nv = if span <= lanes { 1 } else { 2 };
+        let cover = span.next_multiple_of(nv * lanes);
+        let reach = cover + offsets[..taps].iter().max().copied().unwrap_or(0);
+        let slot = reach.max(s.h * s.w * hq * wq).next_multiple_of(lanes);
+        let rows = g.out_w.next_multiple_of(lanes);
+        let better = 4 * g.rows_h * rows >= 5 * cover;
+        let runs = g.rows_h + cover / lanes;
+        (better && 2 * FLAT_CHANNELS * slot <= FLAT_BUF && runs <= FLAT_RUNS).then_some(Flat {
+            hq,
+            wq,
+            slot,
+            cover,
+            nv,
+            offsets,
+        })
+    }
+}
+
+/// A depthwise layer on planes whose rows fill vectors badly (see [`Flat::of`]), if it is one:
+/// each channel's padded plane is copied whole into a slot, and the output computed over the
+/// flattened slot, rows `wq` apart, so that the lanes run on across rows; the lanes of the
+/// padding columns are computed and not stored. Tiles take [`FLAT_CHANNELS`] channels at a
+/// time; the next tile's planes are copied in before a tile runs, so that its loads do not
+/// wait on the stores that copied its own. Returns `false` (and does nothing) for the layers
+/// [`Flat::of`] leaves to rows.
+///
+/// # Safety
+/// The instruction set is enabled; the slices hold the shapes `g` describes.
+#[inline(always)]
+unsafe fn depthwise_flat<V: Lanes>(
+    g: &Geometry,
+    input: &[f32],
+    weight: &[f32],
+    ep: &Epilogue<'_>,
+    output: &mut [f32],
+) -> bool {
+    let Some(f) = Flat::of(g, V::N) else {
+        return false;
+    };
+    let taps = g.kernel.h * g.kernel.w;
+    assert!(input.len() >= g.groups * g.in_plane && output.len() >= g.groups * g.out_plane);
+    assert!(weight.len() >= g.groups * taps);
+    // The output runs of each vector: lanes `a..b` of vector `v` go to output points from
+    // `at + a` (`at` may be negative: only lanes from `a` are stored).
+    let mut runs = [(0usize, 0isize, 0usize, 0usize); FLAT_RUNS];
+    let mut n = 0;
+    for v in 0..f.cover / V::N {
+        let q = v * V::N;
+        for oh in q / f.wq..((q + V::N - 1) / f.wq + 1).min(g.rows_h) {
+            let row = oh * f.wq;
+            let (a, b) = (
+                row.max(q) - q,
+                (row + g.out_w).min(q + V::N).saturating_sub(q),
+            );
+            if a < b {
+                runs[n] = (
+                    v,
+                    (oh * g.out_w) as isize - (row as isize - q as isize),
+                    a,
+                    b,
+                );
+                n += 1;
+            }
+        }
+    }
+    let runs = &runs[..n];
+    // The padding is written once, as zeros: every channel writes the same places of a slot.
+    let mut buf = [0.0f32; FLAT_BUF];
+    let set = FLAT_CHANNELS * f.slot;
+    let width = |c: usize| {
+        if g.groups - c >= FLAT_CHANNELS {
+            FLAT_CHANNELS
+        } else {
+            1
+        }
+    };
+    let copy = |buf: &mut [f32; FLAT_BUF], c: usize, which: usize| {
+        for j in 0..width(c) {
+            let x = &input[(c + j) * g.in_plane..(c + j + 1) * g.in_plane];
+            let slot = &mut buf[which * set + j * f.slot..which * set + (j + 1) * f.slot];
+            // SAFETY: the slot holds the `s.h × s.w` phases of the padded plane.
+            unsafe { flat_plane::<V>(g, x, slot, f.hq, f.wq) };
+        }
+    };
+    copy(&mut buf, 0, 0);
+    let (mut c, mut which) = (0, 0);
+    while c < g.groups {
+        let m = width(c);
+        if c + m < g.groups {
+            copy(&mut buf, c + m, 1 - which);
+        }
+        let mut scale = [0.0; FLAT_CHANNELS];
+        let mut shift = [0.0; FLAT_CHANNELS];
+        for j in 0..m {
+            (scale[j], shift[j]) = ep.channel(c + j);
+        }
+        let y = &mut output[c * g.out_plane..(c + m) * g.out_plane];
+        let at = (
+            buf[which * set..].as_ptr(),
+            weight[c * taps..(c + m) * taps].as_ptr(),
+            &f,
+            &f.offsets[..taps],
+            (scale, shift, ep.act),
+        );
+        // SAFETY: the tile reads each of its `m` slots (`f.slot` apart) below `f.slot`, the
+        // `m` channels' weights, and writes the runs' lanes, output points of its `m` planes.
+        unsafe {
+            match (m, f.nv) {
+                (FLAT_CHANNELS, 1) => flat_tile_dw::<V, FLAT_CHANNELS, 1>(at, runs, y, g.out_plane),
+                (FLAT_CHANNELS, _) => flat_tile_dw::<V, FLAT_CHANNELS, 2>(at, runs, y, g.out_plane),
+                (_, 1) => flat_tile_dw::<V, 1, 1>(at, runs, y, g.out_plane),
+                _ => flat_tile_dw::<V, 1, 2>(at, runs, y, g.out_plane),
+            }
+        }
+        (c, which) = (c + m, 1 - which);
+    }
+    true
+}
+
+/// Copies one channel's plane `x` into `slot` split by stride phase (see [`depthwise_flat`]):
+/// input row `r` is padded row `r + p.h`, row `(r + p.h) / s.h` of the phases of parity
+/// `(r + p.h) % s.h`; its even and odd padded columns go to the phases of column parity 0 and
+/// 1 (both to the one phase for stride 1). The padding is left as it is.
+///
+/// # Safety
+/// The instruction set is enabled; `slot` holds `s.h s.w hq wq` floats, `hq` and `wq` the
+/// padded plane's rows and columns divided by the stride, rounded up.
+#[inline(always)]
+unsafe fn flat_plane<V: Lanes>(g: &Geometry, x: &[f32], slot: &mut [f32], hq: usize, wq: usize) {
+    let (p, s, n) = (g.padding, g.stride, g.in_w);
+    assert!(slot.len() >= s.h * s.w * hq * wq && x.len() >= g.in_h * n);
+    let phase = hq * wq;
+    for (r, src) in x.chunks_exact(n).take(g.in_h).enumerate() {
+        let (parity, row) = ((r + p.h) % s.h, (r + p.h) / s.h);
+        let first = parity * s.w * phase + row * wq;
+        // SAFETY (whole block): padded column `p.w + i` of a row of `wq s.w` columns lands
+        // inside its phase's row, so every store stays inside `slot`; loads read `src` only.
+        unsafe {
+            let dst = slot.as_mut_ptr().add(first);
+            let src = src.as_ptr();
+            if s.w == 1 {
+                for i in (0..n).step_by(V::N) {
+                    let lanes = (n - i).min(V::N);
+                    V::load(src.add(i), lanes).store(dst.add(p.w + i), lanes);
+                }
+                continue;
+            }
+            // Input column `i` is padded column `i + p.w`: the even input columns go to the
+            // phase of parity `p.w % 2` from `p.w / 2`, the odd ones to the other from
+            // `(p.w + 1) / 2`.
+            let even_at = dst.add((p.w % 2) * phase + p.w / 2);
+            let odd_at = dst.add(((p.w + 1) % 2) * phase + p.w.div_ceil(2));
+            for i in (0..n).step_by(2 * V::N) {
+                let left = n - i;
+                let lo = V::load(src.add(i), left.min(V::N));
+                let hi = V::load(
+                    src.wrapping_add(i + V::N),
+                    left.saturating_sub(V::N).min(V::N),
+                );
+                let j = i / 2;
+                V::even(lo, hi).store(even_at.add(j), left.div_ceil(2).min(V::N));
+                V::odd(lo, hi).store(odd_at.add(j), (left / 2).min(V::N));
+            }
+        }
+    }
+}
+
+/// `M` channels over lanes `0..cover` of their slots (`f.slot` apart from `at.0`), `NV`
+/// vectors at a time: every tap one load per channel and vector at the tap's offset and one
+/// multiply-add by the channel's weight (channel `m`'s at `at.1 + m taps`); the epilogue in
+/// registers, then each run of a vector stored to channel `m`'s plane, `plane` floats apart
+/// in `y`.
+///
+/// # Safety
+/// The instruction set is enabled; each slot is readable to `f.slot`, which is at least
+/// `f.cover` plus the largest offset; the runs' lanes are output points of a plane.
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+// The channel and vector indices address the sums of every channel at once.
+#[allow(clippy::needless_range_loop)]
+unsafe fn flat_tile_dw<V: Lanes, const M: usize, const NV: usize>(
+    (slots, w, f, offsets, (scale, shift, act)): (
+        *const f32,
+        *const f32,
+        &Flat,
+        &[usize],
+        ([f32; FLAT_CHANNELS], [f32; FLAT_CHANNELS], Activation),
+    ),
+    runs: &[(usize, isize, usize, usize)],
+    y: &mut [f32],
+    plane: usize,
+) {
+    let taps = offsets.len();
+    let yp = y.as_mut_ptr();
+    let mut next = 0;
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        for q in (0..f.cover).step_by(NV * V::N) {
+            let mut acc = [[V::splat(0.0); NV]; M];
+            for (t, &off) in offsets.iter().enumerate() {
+                for m in 0..M {
+                    let wv = V::splat(*w.add(m * taps + t));
+                    let at = slots.add(m * f.slot + q + off);
+                    for v in 0..NV {
+                        acc[m][v] = V::load(at.add(v * V::N), V::N).fma(wv, acc[m][v]);
+                    }
+                }
+            }
+            for m in 0..M {
+                let (scale, shift) = (V::splat(scale[m]), V::splat(shift[m]));
+                for v in 0..NV {
+                    acc[m][v] = acc[m][v].fma(scale, shift).activate(act);
+                }
+            }
+            let last = q / V::N + NV;
+            while next < runs.len() && runs[next].0 < last {
+                let (v, from, a, b) = runs[next];
+                let v = v - q / V::N;
+                for m in 0..M {
+                    acc[m][v].store_range(yp.wrapping_offset(from).wrapping_add(m * plane), a, b);
+                }
+                next += 1;
+            }
+        }
+    }
 }
 
 /// Writes padded row `r` of one channel's plane `x` at `dst`: input row `r - p.h` at column
