@@ -1799,20 +1799,28 @@ unsafe fn depthwise_flat<V: Lanes>(
             1
         }
     };
-    let copy = |buf: &mut [f32; FLAT_BUF], c: usize, which: usize| {
-        for j in 0..width(c) {
-            let x = &input[(c + j) * g.in_plane..(c + j + 1) * g.in_plane];
-            let slot = &mut buf[which * set + j * f.slot..which * set + (j + 1) * f.slot];
-            // SAFETY: the slot holds the `s.h × s.w` phases of the padded plane.
+    // (A function, not a closure: a closure would not inherit the instruction set, and its
+    // vector operations would be calls.)
+    #[inline(always)]
+    unsafe fn copy<V: Lanes>(g: &Geometry, f: &Flat, x: &[f32], slots: &mut [f32], m: usize) {
+        for j in 0..m {
+            let x = &x[j * g.in_plane..(j + 1) * g.in_plane];
+            let slot = &mut slots[j * f.slot..(j + 1) * f.slot];
+            // SAFETY: the instruction set is enabled (forwarded from the caller); the slot
+            // holds the `s.h × s.w` phases of the padded plane.
             unsafe { flat_plane::<V>(g, x, slot, f.hq, f.wq) };
         }
-    };
-    copy(&mut buf, 0, 0);
+    }
+    let channels = |c: usize| &input[c * g.in_plane..(c + width(c)) * g.in_plane];
+    // SAFETY: forwarded from the caller.
+    unsafe { copy::<V>(g, &f, channels(0), &mut buf[..set], width(0)) };
     let (mut c, mut which) = (0, 0);
     while c < g.groups {
         let m = width(c);
         if c + m < g.groups {
-            copy(&mut buf, c + m, 1 - which);
+            let next = &mut buf[(1 - which) * set..(2 - which) * set];
+            // SAFETY: forwarded from the caller.
+            unsafe { copy::<V>(g, &f, channels(c + m), next, width(c + m)) };
         }
         let mut scale = [0.0; FLAT_CHANNELS];
         let mut shift = [0.0; FLAT_CHANNELS];
