@@ -450,13 +450,15 @@ impl Geometry {
     /// `x86::channels`) at a level of `lanes` lanes: an output plane of fewer than four vectors
     /// of points (7×7 at AVX-512, where the row tiles leave a third of the lanes idle and the
     /// channel tile runs 15-20% faster; 8×8 and 14×14 planes ran slower with it), in two
-    /// dimensions, at least a vector of output channels per group, at least 512 input values
-    /// per output (MobileNetV2's 6×6 and 3×3 layers with fewer ran 7-11% slower as a whole),
-    /// and a window of at most 5 × 5 (so that a chunk of one input channel's weights fits the
-    /// packing buffer).
+    /// dimensions, at least a vector of output channels per group, at least 128 input values
+    /// per output, and a window of at most 5 × 5 (so that a chunk of one input channel's
+    /// weights fits the packing buffer). MobileNetV2 (width 0.5, 96×96) ran 5-8% faster with
+    /// its 6×6 and 3×3 layers of 128 to 511 input values in the channel tile (Zen 4, tiles of
+    /// 9 points) than without; 64 measured no faster than 128. (On a Xeon, with tiles of 8
+    /// points, the same layers had run 7-11% slower, and the bound was 512.)
     pub(super) fn by_channels(&self, lanes: usize) -> bool {
         self.in_d == 1
-            && self.in_per_group * self.kernel.volume() >= 512
+            && self.in_per_group * self.kernel.volume() >= 128
             && self.rows_d == 1
             && self.kernel.d == 1
             && self.kernel.volume() <= 25

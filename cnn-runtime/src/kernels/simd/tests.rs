@@ -105,6 +105,9 @@ spec!(ChannelsDeep: 300 => 24, groups 1, in [1, 6, 5], out [1, 6, 5], kernel [1,
 spec!(ChannelsDilatedH: 57 => 16, groups 1, in [1, 11, 6], out [1, 5, 6], kernel [1, 3, 3], stride [1, 2, 1], pad [0, 1, 1], dil [1, 2, 1]);
 spec!(ChannelsGrouped: 120 => 34, groups 2, in [1, 5, 6], out [1, 5, 6], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
 spec!(ChannelsWidePad: 60 => 16, groups 1, in [1, 2, 3], out [1, 4, 5], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 2, 2], dil [1, 1, 1]);
+// A 3×3 plane, one tile of 9 points at AVX-512, of 150 input values per output (the channel
+// tile's bound is 128), output channels three vectors and a tail.
+spec!(ChannelsNine: 150 => 50, groups 1, in [1, 3, 3], out [1, 3, 3], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu6);
 spec!(Stride2Even: 2 => 3, groups 1, in [1, 6, 8], out [1, 3, 4], kernel [1, 2, 2], stride [1, 2, 2], pad [0, 0, 0], dil [1, 1, 1]);
 
 fn values(n: usize, seed: u32) -> Vec<f32> {
@@ -241,6 +244,7 @@ fn simd_levels_equal_the_portable_code_on_awkward_sizes() {
         compare::<ChannelsDilatedH>(),
         compare::<ChannelsGrouped>(),
         compare::<ChannelsWidePad>(),
+        compare::<ChannelsNine>(),
     ];
     // The SIMD paths this test claims to check did run, on a processor that has them (and only
     // the levels at or below the one the kernels run at).
@@ -426,6 +430,7 @@ fn channel_tile_takes_what_it_claims() {
         assert!(takes::<ChannelsDilatedH>(lanes));
         assert!(takes::<ChannelsGrouped>(lanes));
         assert!(takes::<ChannelsWidePad>(lanes));
+        assert!(takes::<ChannelsNine>(lanes));
         assert!(!takes::<NoPad>(lanes));
         assert!(!takes::<Three>(lanes));
         assert!(!takes::<ThreeD>(lanes));

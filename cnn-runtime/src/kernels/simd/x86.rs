@@ -99,9 +99,10 @@ impl Lanes for Zmm {
     // straddle cache lines.
     const MR: usize = 8;
     const NV: usize = 3;
-    // 8 points × 3 vectors of 16 channels: 24 sums, 3 weight vectors and a broadcast; 11
-    // loads per 24 multiply-adds.
-    const CMR: usize = 8;
+    // 9 points × 3 vectors of 16 channels: 27 sums, 3 weight vectors and a broadcast; 12
+    // loads per 27 multiply-adds. A 3×3 plane is one tile, a 6×6 plane four (8 points made
+    // a 3×3 plane two tiles, the second computing one point eight times).
+    const CMR: usize = 9;
     const CNV: usize = 3;
     #[inline(always)]
     unsafe fn load(p: *const f32, n: usize) -> Self {
@@ -707,7 +708,7 @@ unsafe fn channels<V: Lanes>(
                             };
                         }
                         match V::CMR {
-                            8 => tile!(8),
+                            9 => tile!(9),
                             _ => tile!(6),
                         }
                     }
