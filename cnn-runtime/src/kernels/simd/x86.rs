@@ -1867,35 +1867,9 @@ unsafe fn flat_plane<V: Lanes>(g: &Geometry, x: &[f32], slot: &mut [f32], hq: us
     for (r, src) in x.chunks_exact(n).take(g.in_h).enumerate() {
         let (parity, row) = ((r + p.h) % s.h, (r + p.h) / s.h);
         let first = parity * s.w * phase + row * wq;
-        // SAFETY (whole block): padded column `p.w + i` of a row of `wq s.w` columns lands
-        // inside its phase's row, so every store stays inside `slot`; loads read `src` only.
-        unsafe {
-            let dst = slot.as_mut_ptr().add(first);
-            let src = src.as_ptr();
-            if s.w == 1 {
-                for i in (0..n).step_by(V::N) {
-                    let lanes = (n - i).min(V::N);
-                    V::load(src.add(i), lanes).store(dst.add(p.w + i), lanes);
-                }
-                continue;
-            }
-            // Input column `i` is padded column `i + p.w`: the even input columns go to the
-            // phase of parity `p.w % 2` from `p.w / 2`, the odd ones to the other from
-            // `(p.w + 1) / 2`.
-            let even_at = dst.add((p.w % 2) * phase + p.w / 2);
-            let odd_at = dst.add(((p.w + 1) % 2) * phase + p.w.div_ceil(2));
-            for i in (0..n).step_by(2 * V::N) {
-                let left = n - i;
-                let lo = V::load(src.add(i), left.min(V::N));
-                let hi = V::load(
-                    src.wrapping_add(i + V::N),
-                    left.saturating_sub(V::N).min(V::N),
-                );
-                let j = i / 2;
-                V::even(lo, hi).store(even_at.add(j), left.div_ceil(2).min(V::N));
-                V::odd(lo, hi).store(odd_at.add(j), (left / 2).min(V::N));
-            }
-        }
+        // SAFETY: padded column `p.w + i` of a row of `wq s.w` columns lands inside its
+        // phase's row (phases `phase` apart), so every store stays inside `slot`.
+        unsafe { pad_columns::<V>(src, slot.as_mut_ptr().add(first), p.w, s.w, phase) };
     }
 }
 
@@ -1981,18 +1955,34 @@ unsafe fn pad_row<V: Lanes>(g: &Geometry, x: &[f32], dst: *mut f32, r: usize, ls
             }
             return;
         }
-        let src = x.as_ptr().add((r - p.h) * n);
+        let row = &x[(r - p.h) * n..(r - p.h + 1) * n];
+        pad_columns::<V>(row, dst, p.w, sw, ls);
+    }
+}
+
+/// Writes `row` to padded columns `pw..pw + row.len()` at `dst`: in place for stride 1; for
+/// stride 2, padded column `2 j + parity` to `dst + parity apart + j` (the even and odd
+/// columns in two planes `apart` floats apart).
+///
+/// # Safety
+/// The instruction set is enabled; the padded columns' places are writable at `dst`.
+#[inline(always)]
+unsafe fn pad_columns<V: Lanes>(row: &[f32], dst: *mut f32, pw: usize, sw: usize, apart: usize) {
+    let (src, n) = (row.as_ptr(), row.len());
+    // SAFETY (whole body): loads read the `n` floats of `row` only; stores write the padded
+    // columns' places (the caller's guarantee).
+    unsafe {
         if sw == 1 {
             for i in (0..n).step_by(V::N) {
                 let lanes = (n - i).min(V::N);
-                V::load(src.add(i), lanes).store(dst.add(p.w + i), lanes);
+                V::load(src.add(i), lanes).store(dst.add(pw + i), lanes);
             }
             return;
         }
-        // Input column `i` is padded column `i + p.w`: the even input columns go to the plane
-        // of parity `p.w % 2` from `p.w / 2`, the odd ones to the other from `(p.w + 1) / 2`.
-        let even_at = dst.add((p.w % 2) * ls + p.w / 2);
-        let odd_at = dst.add(((p.w + 1) % 2) * ls + p.w.div_ceil(2));
+        // Input column `i` is padded column `i + pw`: the even input columns go to the plane
+        // of parity `pw % 2` from `pw / 2`, the odd ones to the other from `(pw + 1) / 2`.
+        let even_at = dst.add((pw % 2) * apart + pw / 2);
+        let odd_at = dst.add(((pw + 1) % 2) * apart + pw.div_ceil(2));
         for i in (0..n).step_by(2 * V::N) {
             let left = n - i;
             let first = V::load(src.add(i), left.min(V::N));
