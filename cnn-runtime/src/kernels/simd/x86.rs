@@ -1523,7 +1523,8 @@ pub(super) unsafe fn depthwise_avx2(
 /// time: a band of the channel's rows is copied into a stack buffer with its padding written out as
 /// zeros, and, for stride 2 along the width, its even and odd columns apart; then every tap of
 /// every output vector is one unmasked load from the buffer and one multiply-add, with no
-/// border cases. Returns `false` (and does nothing) for the layers it does not take: windows
+/// border cases. Depthwise layers on small planes take [`depthwise_flat`] instead. Returns
+/// `false` (and does nothing) for the layers it does not take: windows
 /// of more than 64 taps, dilation along the width, rows too long for the buffer.
 ///
 /// # Safety
