@@ -1687,10 +1687,16 @@ pub(super) struct Flat {
     slot: usize,
     cover: usize,
     nv: usize,
+    taps: usize,
     offsets: [usize; DEPTHWISE_TAPS],
 }
 
 impl Flat {
+    /// Each tap's offset, in the kernel's order.
+    fn offsets(&self) -> &[usize] {
+        &self.offsets[..self.taps]
+    }
+
     /// The layout of a depthwise layer of dilation 1 and stride at most 2 with `lanes`-lane
     /// vectors, if it fills the lanes at least a quarter better than rows of vectors do (a 3×3
     /// or 6×6 plane at 16 lanes: 9 of 16 lanes against 3 of 16 per row, 36 of 48 against 6 of
@@ -1738,6 +1744,7 @@ impl Flat {
             slot,
             cover,
             nv,
+            taps,
             offsets,
         })
     }
@@ -1764,7 +1771,7 @@ unsafe fn depthwise_flat<V: Lanes>(
     let Some(f) = Flat::of(g, V::N) else {
         return false;
     };
-    let taps = g.kernel.h * g.kernel.w;
+    let taps = f.taps;
     assert!(input.len() >= g.groups * g.in_plane && output.len() >= g.groups * g.out_plane);
     assert!(weight.len() >= g.groups * taps);
     // The output runs of each vector: lanes `a..b` of vector `v` go to output points from
@@ -1834,7 +1841,6 @@ unsafe fn depthwise_flat<V: Lanes>(
             buf[which * set..].as_ptr(),
             weight[c * taps..(c + m) * taps].as_ptr(),
             &f,
-            &f.offsets[..taps],
             (scale, shift, ep.act),
         );
         // SAFETY: the tile reads each of its `m` slots (`f.slot` apart) below `f.slot`, the
@@ -1888,25 +1894,24 @@ unsafe fn flat_plane<V: Lanes>(g: &Geometry, x: &[f32], slot: &mut [f32], hq: us
 // The channel and vector indices address the sums of every channel at once.
 #[allow(clippy::needless_range_loop)]
 unsafe fn flat_tile_dw<V: Lanes, const M: usize, const NV: usize>(
-    (slots, w, f, offsets, (scale, shift, act)): (
+    (slots, w, f, (scale, shift, act)): (
         *const f32,
         *const f32,
         &Flat,
-        &[usize],
         ([f32; FLAT_CHANNELS], [f32; FLAT_CHANNELS], Activation),
     ),
     runs: &[(usize, isize, usize, usize)],
     y: &mut [f32],
     plane: usize,
 ) {
-    let taps = offsets.len();
+    let taps = f.taps;
     let yp = y.as_mut_ptr();
     let mut next = 0;
     // SAFETY: forwarded from the caller.
     unsafe {
         for q in (0..f.cover).step_by(NV * V::N) {
             let mut acc = [[V::splat(0.0); NV]; M];
-            for (t, &off) in offsets.iter().enumerate() {
+            for (t, &off) in f.offsets().iter().enumerate() {
                 for m in 0..M {
                     let wv = V::splat(*w.add(m * taps + t));
                     let at = slots.add(m * f.slot + q + off);
