@@ -122,7 +122,6 @@ pub fn expand(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) -> 
         packs,
         packed_len,
     } = steps::steps(nodes, plan);
-    let packed_len = usize_lit(packed_len);
     let copy_through = plan
         .copy_through
         .then(|| quote!(output.copy_from_slice(input);));

@@ -2,7 +2,7 @@
 //! call of the runtime kernel on the step's buffers.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote};
 
 use super::{activation, spec_ident, usize_lit};
 use crate::check::{Node, Resolved, Src};
@@ -242,15 +242,18 @@ pub struct Steps {
     pub calls: Vec<TokenStream>,
     /// Statements packing each convolution's weights from `weights` into `packed`.
     pub packs: Vec<TokenStream>,
-    /// Values of the packed weights of all convolutions.
-    pub packed_len: u64,
+    /// Values of the packed weights of all convolutions: an expression, as each layer's
+    /// length is the runtime's to choose (`ConvSpec::PACKED_LEN`).
+    pub packed_len: TokenStream,
 }
 
 pub fn steps(nodes: &[Node], plan: &Plan) -> Steps {
     let mut specs = Vec::new();
     let mut calls = Vec::new();
     let mut packs = Vec::new();
-    let mut packed_len = 0;
+    // Where the next convolution's packed weights start: each one's offset is a constant
+    // beside its spec, the previous offset plus the previous layer's length.
+    let mut packed_len = quote!(0usize);
     for (i, step) in plan.steps.iter().enumerate() {
         let spec = spec_ident(i);
         let pair = bind_pair(step.srcs[0], step.dst, None);
@@ -272,13 +275,14 @@ pub fn steps(nodes: &[Node], plan: &Plan) -> Steps {
                 specs.push(conv_spec(&spec, n, *act));
                 let len: u64 = n.tensors[0].1.iter().product();
                 let weight = slice(plan.tensor(nodes, *node, "weight").unwrap_or(0), len);
-                let (at, end) = (usize_lit(packed_len), usize_lit(packed_len + len));
-                packs.push(quote!(__cnn::conv_pack::<#spec>(#weight, &mut packed[#at..#end]);));
-                let packed = {
-                    let len = usize_lit(len);
-                    quote!(self.packed.get(#at, #len))
-                };
-                packed_len += len;
+                let at = format_ident!("__PACKED_AT{}", i);
+                let packed_here = quote!(<#spec as __cnn::ConvSpec>::PACKED_LEN);
+                specs.push(quote!(const #at: usize = #packed_len;));
+                packs.push(quote!(
+                    __cnn::conv_pack::<#spec>(#weight, &mut packed[#at..#at + #packed_here]);
+                ));
+                let packed = quote!(self.packed.get(#at, #packed_here));
+                packed_len = quote!(#at + #packed_here);
                 let b = bias(nodes, plan, *node, *has_bias, *out_channels);
                 let nm = norm(nodes, plan, *bn);
                 quote!(__cnn::conv::<#spec>(src, #weight, #packed, #b, #nm, dst);)

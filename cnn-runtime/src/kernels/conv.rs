@@ -14,6 +14,15 @@ pub trait ConvSpec {
     const PADDING: Extent;
     const DILATION: Extent;
     const ACTIVATION: Activation;
+    /// Floats of the weights as [`conv_pack`] lays them out: as many as the weights, or, for a
+    /// layer the Winograd kernel takes, its 16 transformed values per pair of channels.
+    const PACKED_LEN: usize = super::simd::packed_len(
+        Self::IN_CHANNELS,
+        Self::OUT_CHANNELS,
+        Self::GROUPS,
+        [Self::INPUT, Self::OUTPUT, Self::KERNEL],
+        [Self::STRIDE, Self::PADDING, Self::DILATION],
+    );
 }
 
 /// The output indices `o` in `0..out_len` whose tap `k` reads inside the input:
@@ -65,12 +74,13 @@ pub fn conv<S: ConvSpec>(
 }
 
 /// Lays the weights of a convolution out in the order the SIMD kernels of this processor read
-/// them (`packed` has the length of `weight`): each register tile of output channels takes
-/// the range its channels' weights take, ordered `[input channel][tap][output channel]`.
+/// them (`packed` holds [`ConvSpec::PACKED_LEN`] values): each register tile of output
+/// channels takes the range its channels' weights take, ordered `[input channel][tap][output
+/// channel]`; a layer the Winograd kernel takes gets its weights transformed instead.
 pub fn conv_pack<S: ConvSpec>(weight: &[f32], packed: &mut [f32]) {
     let len = S::OUT_CHANNELS * (S::IN_CHANNELS / S::GROUPS) * S::KERNEL.volume();
     assert!(
-        weight.len() >= len && packed.len() >= len,
+        weight.len() >= len && packed.len() >= S::PACKED_LEN,
         "convolution weights shorter than their shape"
     );
     super::simd::pack::<S>(super::level(), weight, packed);
@@ -107,7 +117,7 @@ pub fn conv_at<S: ConvSpec>(
         norm,
         act: S::ACTIVATION,
     };
-    let packed = packed.filter(|p| level == super::level() && p.len() >= len);
+    let packed = packed.filter(|p| level == super::level() && p.len() >= S::PACKED_LEN);
     if super::simd::conv_fused::<S>(level, input, weight, packed, &epilogue, output) {
         return;
     }

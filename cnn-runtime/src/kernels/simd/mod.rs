@@ -135,9 +135,27 @@ pub(super) fn conv_fused<S: ConvSpec>(
         act: in_registers,
         ..*epilogue
     };
+    // 3×3 layers of stride 1 with their weights transformed at load time take the Winograd
+    // kernel (2.25 times fewer multiply-adds).
+    let winograd = match (level, packed) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as for `conv_avx512` below; `packed` holds the weights `pack` transformed
+        // for this level (`g.winograd`), `S::PACKED_LEN` of them.
+        (Level::Avx512, Some(p)) if g.winograd => unsafe {
+            x86::winograd_avx512(&g, input, p, &ep, output);
+            true
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, with AVX2 and FMA.
+        (Level::Avx2, Some(p)) if g.winograd => unsafe {
+            x86::winograd_avx2(&g, input, p, &ep, output);
+            true
+        },
+        _ => false,
+    };
     // Layers whose output channels each read one input channel (depthwise layers, and first
     // layers of one channel) take their own kernel where it fits them.
-    let depthwise = g.in_per_group == 1;
+    let depthwise = !winograd && g.in_per_group == 1;
     let done = depthwise
         && match level {
             #[cfg(target_arch = "x86_64")]
@@ -149,7 +167,7 @@ pub(super) fn conv_fused<S: ConvSpec>(
             _ => false,
         };
     match level {
-        _ if done => {}
+        _ if done || winograd => {}
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `level <= self::level()`, so the processor has AVX-512F; `conv_at` checked that
         // the slices hold the shapes of `S` (and the epilogue's its channels), which `g`
@@ -208,6 +226,52 @@ pub fn fma_peak(level: Level, rounds: usize, m: f32, c: f32) -> Option<(f32, u64
         _ => return None,
     };
     Some((sum, 2 * (rounds * FMA_CHAINS * lanes) as u64))
+}
+
+/// Whether a layer takes the Winograd kernel (F(2×2, 3×3): each 2×2 block of outputs from a
+/// 4×4 block of inputs, in 16 multiply-adds per pair of channels where the window takes 36):
+/// a 3×3 window of stride and dilation 1 over a plane, no groups, 16 to
+/// [`WINOGRAD_CHANNELS`] input channels (so that a block of transformed inputs fits its stack
+/// buffer), at least 16 output channels, and at least 16 blocks of outputs (an 8×8 plane), so
+/// that a vector of blocks is full. Sizes as in [`ConvSpec`].
+pub(super) const fn winograd(
+    in_channels: usize,
+    out_channels: usize,
+    groups: usize,
+    [input, output, kernel]: [Extent; 3],
+    [stride, _, dilation]: [Extent; 3],
+) -> bool {
+    groups == 1
+        && kernel.d == 1
+        && kernel.h == 3
+        && kernel.w == 3
+        && input.d == 1
+        && output.d == 1
+        && stride.volume() == 1
+        && dilation.volume() == 1
+        && in_channels >= 16
+        && in_channels <= WINOGRAD_CHANNELS
+        && out_channels >= 16
+        && output.h.div_ceil(2) * output.w.div_ceil(2) >= 16
+}
+
+/// The most input channels the Winograd kernel takes: its block of transformed inputs holds
+/// 16 values per input channel and block of outputs, for two vectors of blocks at AVX-512.
+pub(super) const WINOGRAD_CHANNELS: usize = 64;
+
+/// Floats of a layer's packed weights (see [`ConvSpec::PACKED_LEN`]).
+pub(crate) const fn packed_len(
+    in_channels: usize,
+    out_channels: usize,
+    groups: usize,
+    sizes: [Extent; 3],
+    steps: [Extent; 3],
+) -> usize {
+    if winograd(in_channels, out_channels, groups, sizes, steps) {
+        16 * in_channels * out_channels
+    } else {
+        out_channels * (in_channels / groups) * sizes[2].volume()
+    }
 }
 
 /// Output channels in the widest register tile at `level`.
@@ -333,6 +397,10 @@ pub(super) fn pack<S: ConvSpec>(level: Level, weight: &[f32], out: &mut [f32]) {
         S::KERNEL.volume(),
     );
     let most = tile_most(level);
+    if Geometry::of::<S>().winograd {
+        pack_winograd(weight, out, most, ipg, opg);
+        return;
+    }
     let blocks = channel_tile(level).filter(|&(lanes, _)| Geometry::of::<S>().by_channels(lanes));
     for group in 0..S::GROUPS {
         let mut co = 0;
@@ -352,6 +420,38 @@ pub(super) fn pack<S: ConvSpec>(level: Level, weight: &[f32], out: &mut [f32]) {
                 }
             };
         }
+    }
+}
+
+/// The weights of a layer the Winograd kernel takes, transformed (`u = G w Gᵀ` for each pair of
+/// channels, `G` the 4 × 3 matrix of F(2, 3)) and packed for its tiles of output channels: the
+/// tile of `mr` channels from channel `first` takes `out[16 first ipg..]`, ordered `[point of
+/// the 4×4 transform][input channel][output channel]`, so that each point's pass over the input
+/// channels reads its weights in order.
+fn pack_winograd(w: &[f32], out: &mut [f32], most: usize, ipg: usize, opg: usize) {
+    let mut first = 0;
+    while first < opg {
+        let mr = tile_width(most, opg - first);
+        let tile = &mut out[16 * first * ipg..16 * (first + mr) * ipg];
+        for j in 0..mr {
+            for ci in 0..ipg {
+                let g = &w[((first + j) * ipg + ci) * 9..][..9];
+                // `G g` (4 × 3), then `(G g) Gᵀ` (4 × 4).
+                let rows = |k: usize| {
+                    let (a, b, c) = (g[k], g[3 + k], g[6 + k]);
+                    [a, (a + b + c) * 0.5, (a - b + c) * 0.5, c]
+                };
+                let cols = [rows(0), rows(1), rows(2)];
+                for r in 0..4 {
+                    let (a, b, c) = (cols[0][r], cols[1][r], cols[2][r]);
+                    let u = [a, (a + b + c) * 0.5, (a - b + c) * 0.5, c];
+                    for (s, &v) in u.iter().enumerate() {
+                        tile[((4 * r + s) * ipg + ci) * mr + j] = v;
+                    }
+                }
+            }
+        }
+        first += mr;
     }
 }
 
@@ -379,6 +479,8 @@ pub(super) struct Geometry {
     /// A 1×1 layer of stride 1 without padding, flattened to one row: output point `f` of a
     /// plane reads input point `f`.
     flat: bool,
+    /// The layer takes the Winograd kernel where its weights come packed (see [`winograd`]).
+    winograd: bool,
     /// Output columns `lo..hi` whose taps all read inside the input row.
     lo: usize,
     hi: usize,
@@ -409,6 +511,13 @@ impl Geometry {
             hi: 0,
             same: false,
             flat: false,
+            winograd: winograd(
+                S::IN_CHANNELS,
+                S::OUT_CHANNELS,
+                S::GROUPS,
+                [i, o, k],
+                [S::STRIDE, p, S::DILATION],
+            ),
             kernel: k,
             stride: S::STRIDE,
             padding: p,

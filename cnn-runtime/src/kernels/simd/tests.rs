@@ -2,7 +2,7 @@
 
 use std::vec::Vec;
 
-use super::{Level, conv_fused, hardware, level};
+use super::{Geometry, Level, conv_fused, hardware, level, pack};
 use crate::Activation;
 use crate::kernels::{ConvSpec, Epilogue, Extent, Norm, conv_at, conv_pack};
 
@@ -108,6 +108,17 @@ spec!(ChannelsWidePad: 60 => 16, groups 1, in [1, 2, 3], out [1, 4, 5], kernel [
 // A 3×3 plane, one tile of 9 points at AVX-512, of 150 input values per output (the channel
 // tile's bound is 128), output channels three vectors and a tail.
 spec!(ChannelsNine: 150 => 50, groups 1, in [1, 3, 3], out [1, 3, 3], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu6);
+// Layers the Winograd kernel takes (3×3, stride 1, 16 to 64 input channels, at least 16 blocks
+// of 2×2 outputs): one vector of blocks at AVX-512 and two at AVX2; odd sizes (blocks half
+// outside the plane) with tiles of 8, 4 and 1 output channels; no padding, padding 2, padding
+// along one axis; blocks that run across rows of blocks (two and 15 to a row), several passes.
+spec!(WinogradEight: 16 => 16, groups 1, in [1, 8, 8], out [1, 8, 8], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
+spec!(WinogradOdd: 17 => 21, groups 1, in [1, 9, 13], out [1, 9, 13], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::LeakyRelu(0.1));
+spec!(WinogradValid: 20 => 16, groups 1, in [1, 12, 19], out [1, 10, 17], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
+spec!(WinogradWidePad: 16 => 24, groups 1, in [1, 7, 9], out [1, 9, 11], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 2, 2], dil [1, 1, 1], act Activation::Relu6);
+spec!(WinogradRowPad: 18 => 17, groups 1, in [1, 10, 10], out [1, 8, 10], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 0, 1], dil [1, 1, 1]);
+spec!(WinogradNarrow: 16 => 16, groups 1, in [1, 40, 3], out [1, 40, 3], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(WinogradDeep: 64 => 19, groups 1, in [1, 30, 30], out [1, 30, 30], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
 spec!(Stride2Even: 2 => 3, groups 1, in [1, 6, 8], out [1, 3, 4], kernel [1, 2, 2], stride [1, 2, 2], pad [0, 0, 0], dil [1, 1, 1]);
 
 fn values(n: usize, seed: u32) -> Vec<f32> {
@@ -174,9 +185,16 @@ fn compare<S: ConvSpec>() -> Vec<Level> {
             if conv_fused::<S>(l, &x, &w, None, &ep, &mut scratch) && !ran.contains(&l) {
                 ran.push(l);
             }
+            // Weights packed for this level (the Winograd kernel runs only on packed ones).
+            let mut packed = std::vec![f32::NAN; S::PACKED_LEN];
+            pack::<S>(l, &w, &mut packed);
+            let mut got = std::vec![f32::NAN; n];
+            if conv_fused::<S>(l, &x, &w, Some(&packed), &ep, &mut got) {
+                check(&got, &std::format!("{l:?}, packed"));
+            }
         }
         // Weights packed at load time, for this processor's level.
-        let mut packed = std::vec![f32::NAN; w.len()];
+        let mut packed = std::vec![f32::NAN; S::PACKED_LEN];
         conv_pack::<S>(&w, &mut packed);
         let mut got = std::vec![f32::NAN; n];
         conv_at::<S>(level(), &x, &w, Some(&packed), bias, norm, &mut got);
@@ -245,6 +263,13 @@ fn simd_levels_equal_the_portable_code_on_awkward_sizes() {
         compare::<ChannelsGrouped>(),
         compare::<ChannelsWidePad>(),
         compare::<ChannelsNine>(),
+        compare::<WinogradEight>(),
+        compare::<WinogradOdd>(),
+        compare::<WinogradValid>(),
+        compare::<WinogradWidePad>(),
+        compare::<WinogradRowPad>(),
+        compare::<WinogradNarrow>(),
+        compare::<WinogradDeep>(),
     ];
     // The SIMD paths this test claims to check did run, on a processor that has them (and only
     // the levels at or below the one the kernels run at).
@@ -464,4 +489,32 @@ fn flat_depthwise_takes_small_planes() {
     }
     assert!(takes::<DepthwiseOddStride2>(16) && !takes::<DepthwiseOddStride2>(8));
     assert!(takes::<DepthwiseFiveSix>(16) && !takes::<DepthwiseFiveSix>(8));
+}
+
+/// The Winograd kernel takes the 3×3 layers of stride 1 that fill a vector of blocks, with 16
+/// to 64 input channels and 16 output channels or more, and no others; its packed weights are
+/// 16 per pair of channels.
+#[test]
+fn winograd_takes_what_it_claims() {
+    fn takes<S: ConvSpec>() -> bool {
+        Geometry::of::<S>().winograd
+    }
+    assert!(takes::<WinogradEight>() && takes::<WinogradOdd>() && takes::<WinogradValid>());
+    assert!(takes::<WinogradWidePad>() && takes::<WinogradRowPad>());
+    assert!(takes::<WinogradNarrow>() && takes::<WinogradDeep>());
+    assert_eq!(WinogradOdd::PACKED_LEN, 16 * 17 * 21);
+    // Too few input channels, too many, a 5×5 window, stride 2, groups, dilation, a plane of
+    // fewer than 16 blocks (7×7 is 16: 6×6 is 9).
+    spec!(FewIn: 15 => 16, groups 1, in [1, 8, 8], out [1, 8, 8], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    spec!(ManyIn: 65 => 16, groups 1, in [1, 8, 8], out [1, 8, 8], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    spec!(FewOut: 16 => 15, groups 1, in [1, 8, 8], out [1, 8, 8], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    spec!(SixBySix: 16 => 16, groups 1, in [1, 6, 6], out [1, 6, 6], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    spec!(SevenBySeven: 16 => 16, groups 1, in [1, 7, 7], out [1, 7, 7], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    spec!(DilatedThree: 16 => 16, groups 1, in [1, 9, 9], out [1, 9, 9], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 2, 2], dil [1, 2, 2]);
+    spec!(GroupedThree: 32 => 32, groups 2, in [1, 8, 8], out [1, 8, 8], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    assert!(!takes::<FewIn>() && !takes::<ManyIn>() && !takes::<FewOut>());
+    assert!(!takes::<SixBySix>() && takes::<SevenBySeven>());
+    assert!(!takes::<DilatedThree>() && !takes::<GroupedThree>());
+    assert!(!takes::<Five>() && !takes::<Stride2>() && !takes::<ThreeD>());
+    assert_eq!(ManyIn::PACKED_LEN, 65 * 16 * 9);
 }

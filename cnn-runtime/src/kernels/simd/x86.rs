@@ -65,6 +65,12 @@ pub(super) trait Lanes: Copy {
     unsafe fn fma(self, b: Self, c: Self) -> Self;
     /// `self + b`.
     unsafe fn add(self, b: Self) -> Self;
+    /// `self - b`.
+    unsafe fn sub(self, b: Self) -> Self;
+    /// The first halves of `first` and `second`, lane by lane in turn: `[f0, s0, f1, s1, ...]`.
+    unsafe fn zip_low(first: Self, second: Self) -> Self;
+    /// The second halves, in turn: `[f(N/2), s(N/2), ...]`.
+    unsafe fn zip_high(first: Self, second: Self) -> Self;
     /// The sum of the lanes.
     unsafe fn sum(self) -> f32;
     /// `max(self, 0)`, NaN kept.
@@ -181,6 +187,28 @@ impl Lanes for Zmm {
     unsafe fn add(self, b: Self) -> Self {
         // SAFETY: the caller enables AVX-512F.
         unsafe { Zmm(_mm512_add_ps(self.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn sub(self, b: Self) -> Self {
+        // SAFETY: the caller enables AVX-512F.
+        unsafe { Zmm(_mm512_sub_ps(self.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn zip_low(first: Self, second: Self) -> Self {
+        // SAFETY: the caller enables AVX-512F.
+        unsafe {
+            let low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+            Zmm(_mm512_permutex2var_ps(first.0, low, second.0))
+        }
+    }
+    #[inline(always)]
+    unsafe fn zip_high(first: Self, second: Self) -> Self {
+        // SAFETY: the caller enables AVX-512F.
+        unsafe {
+            let high =
+                _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+            Zmm(_mm512_permutex2var_ps(first.0, high, second.0))
+        }
     }
     #[inline(always)]
     unsafe fn sum(self) -> f32 {
@@ -339,6 +367,35 @@ impl Lanes for Ymm {
     unsafe fn add(self, b: Self) -> Self {
         // SAFETY: the caller enables AVX.
         unsafe { Ymm(_mm256_add_ps(self.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn sub(self, b: Self) -> Self {
+        // SAFETY: the caller enables AVX.
+        unsafe { Ymm(_mm256_sub_ps(self.0, b.0)) }
+    }
+    #[inline(always)]
+    unsafe fn zip_low(first: Self, second: Self) -> Self {
+        // SAFETY: the caller enables AVX.
+        unsafe {
+            // [f0 s0 f1 s1 | f4 s4 f5 s5] and [f2 s2 f3 s3 | f6 s6 f7 s7]: the low halves.
+            let (low, high) = (
+                _mm256_unpacklo_ps(first.0, second.0),
+                _mm256_unpackhi_ps(first.0, second.0),
+            );
+            Ymm(_mm256_permute2f128_ps::<0x20>(low, high))
+        }
+    }
+    #[inline(always)]
+    unsafe fn zip_high(first: Self, second: Self) -> Self {
+        // SAFETY: the caller enables AVX.
+        unsafe {
+            // As for `zip_low`: the high halves.
+            let (low, high) = (
+                _mm256_unpacklo_ps(first.0, second.0),
+                _mm256_unpackhi_ps(first.0, second.0),
+            );
+            Ymm(_mm256_permute2f128_ps::<0x31>(low, high))
+        }
     }
     #[inline(always)]
     unsafe fn sum(self) -> f32 {
@@ -581,7 +638,7 @@ unsafe fn pointwise<V: Lanes>(
 /// The instruction set is enabled.
 #[inline(always)]
 unsafe fn panel_tile<V: Lanes, const MR: usize, const NV: usize>(
-    panel: &[f32; PANEL],
+    panel: &[f32],
     width: usize,
     w: &[f32],
     y: &mut [f32],
@@ -591,7 +648,7 @@ unsafe fn panel_tile<V: Lanes, const MR: usize, const NV: usize>(
 ) {
     let (c0, c1) = t.channels;
     assert!(NV * V::N <= width && n <= NV * V::N);
-    assert!((c1 - c0) * width <= PANEL && w.len() >= (c1 - c0) * MR);
+    assert!((c1 - c0) * width <= panel.len() && w.len() >= (c1 - c0) * MR);
     assert!(y.len() >= (MR - 1) * plane + n);
     let lanes = lanes::<V, NV>(n);
     // SAFETY: the assertions above: the panel holds `c1 - c0` rows of `width` floats (of
@@ -2048,6 +2105,322 @@ unsafe fn depthwise_tile<V: Lanes, const NV: usize, const R: usize, const M: usi
                     a.fma(scale, shift)
                         .activate(act)
                         .store(y.add(m * step.2 + r * step.1 + v * V::N), lanes[v]);
+                }
+            }
+        }
+    }
+}
+
+/// Floats of the Winograd kernel's transformed inputs for one pass, `[point][input
+/// channel][block]`: 16 points × [`WINOGRAD_CHANNELS`](super::WINOGRAD_CHANNELS) × two vectors
+/// of blocks at AVX-512 (128 KiB, on the stack).
+const WINOGRAD_INPUTS: usize = 16 * super::WINOGRAD_CHANNELS * 32;
+
+/// Floats of its products for one tile of output channels, `[point][channel][block]` (16 KiB).
+const WINOGRAD_PRODUCTS: usize = 16 * 8 * 32;
+
+/// # Safety
+/// The processor has AVX-512F; the slices hold the shapes `g` describes (a layer
+/// [`winograd`](super::winograd) takes), the epilogue's slices its output channels, `packed`
+/// the weights `pack_winograd` transformed for this level.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn winograd_avx512(
+    g: &Geometry,
+    input: &[f32],
+    packed: &[f32],
+    ep: &Epilogue<'_>,
+    output: &mut [f32],
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe { winograd::<Zmm>(g, input, packed, ep, output) }
+}
+
+/// # Safety
+/// As for [`winograd_avx512`], with AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn winograd_avx2(
+    g: &Geometry,
+    input: &[f32],
+    packed: &[f32],
+    ep: &Epilogue<'_>,
+    output: &mut [f32],
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe { winograd::<Ymm>(g, input, packed, ep, output) }
+}
+
+/// Lanes `a..b` of a vector of output blocks that lie on one row of blocks: lane `l` holds
+/// block `(row, col + l - a)`, whose outputs start at `(2 row, 2 (col + l - a))`.
+#[derive(Clone, Copy, Default)]
+struct Run {
+    a: usize,
+    b: usize,
+    row: usize,
+    col: usize,
+}
+
+/// The runs of the vector of blocks from block `first` (of `count` blocks, `across` to a row,
+/// numbered row after row); returns how many it wrote to `out`.
+fn block_runs<V: Lanes>(first: usize, count: usize, across: usize, out: &mut [Run; 16]) -> usize {
+    let (mut n, mut l) = (0, 0);
+    while l < V::N && first + l < count {
+        let q = first + l;
+        let (row, col) = (q / across, q % across);
+        let len = (across - col).min(V::N - l).min(count - q);
+        out[n] = Run {
+            a: l,
+            b: l + len,
+            row,
+            col,
+        };
+        (n, l) = (n + 1, l + len);
+    }
+    n
+}
+
+/// Winograd's F(2×2, 3×3) with the blocks of outputs in lanes. For each pass over `NV`
+/// vectors of blocks: every input channel's 4×4 input blocks are transformed (`Bᵀ d B`) into
+/// the 16 points' panels; then, for each tile of output channels, each point's panel is
+/// multiplied by its transformed weights (the flattened 1×1 layer's tile, [`panel_tile`]), and
+/// the 16 products of each block are transformed back (`Aᵀ m A`) into its 2×2 outputs, to
+/// which the epilogue applies before they are stored.
+#[inline(always)]
+unsafe fn winograd<V: Lanes>(
+    g: &Geometry,
+    input: &[f32],
+    packed: &[f32],
+    ep: &Epilogue<'_>,
+    output: &mut [f32],
+) {
+    let count = g.rows_h.div_ceil(2) * g.out_w.div_ceil(2);
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        if count <= V::N {
+            winograd_passes::<V, 1>(g, input, packed, ep, output)
+        } else {
+            winograd_passes::<V, 2>(g, input, packed, ep, output)
+        }
+    }
+}
+
+/// [`winograd`] in passes of `NV` vectors of blocks.
+#[inline(always)]
+unsafe fn winograd_passes<V: Lanes, const NV: usize>(
+    g: &Geometry,
+    x: &[f32],
+    packed: &[f32],
+    ep: &Epilogue<'_>,
+    output: &mut [f32],
+) {
+    let (ci, co) = (g.in_per_group, g.out_per_group);
+    let across = g.out_w.div_ceil(2);
+    let count = g.rows_h.div_ceil(2) * across;
+    let width = NV * V::N;
+    assert!(g.groups == 1 && (1..=super::WINOGRAD_CHANNELS).contains(&ci) && width <= 32);
+    assert!(V::MR <= 8 && NV <= 2);
+    assert!(x.len() >= ci * g.in_plane && output.len() >= co * g.out_plane);
+    assert!(packed.len() >= 16 * ci * co);
+    let mut inputs = [0.0f32; WINOGRAD_INPUTS];
+    let mut products = [0.0f32; WINOGRAD_PRODUCTS];
+    let mut runs = [[Run::default(); 16]; NV];
+    let mut counts = [0; NV];
+    // The products as they are: no epilogue until they are transformed back.
+    let plain = Tile {
+        channels: (0, ci),
+        first: true,
+        last: false,
+        scale: [1.0; 16],
+        shift: [0.0; 16],
+        act: Activation::Identity,
+    };
+    for first in (0..count).step_by(width) {
+        for v in 0..NV {
+            counts[v] = block_runs::<V>(first + v * V::N, count, across, &mut runs[v]);
+        }
+        for c in 0..ci {
+            let plane = &x[c * g.in_plane..(c + 1) * g.in_plane];
+            for v in 0..NV {
+                // SAFETY: the caller enables the instruction set; the 16 vectors written start
+                // at `(p ci + c) width + v N` for points `p < 16`, inside `inputs` as `c < ci`,
+                // `v < NV` and `16 ci width <= WINOGRAD_INPUTS` (asserted above).
+                unsafe {
+                    winograd_input::<V>(
+                        g,
+                        plane,
+                        &runs[v][..counts[v]],
+                        inputs.as_mut_ptr().add(c * width + v * V::N),
+                        ci * width,
+                    )
+                };
+            }
+        }
+        let n = (count - first).min(width);
+        let mut o = 0;
+        while o < co {
+            let mr = super::tile_width(V::MR, co - o);
+            let w = &packed[16 * o * ci..16 * (o + mr) * ci];
+            for p in 0..16 {
+                let panel = &inputs[p * ci * width..(p + 1) * ci * width];
+                let wp = &w[p * ci * mr..(p + 1) * ci * mr];
+                let y = &mut products[p * mr * width..(p + 1) * mr * width];
+                // SAFETY: the panel holds `ci` rows of `width` floats, `wp` `ci` rows of `mr`
+                // weights, `y` `mr` rows of `width` products (as `panel_tile` asserts).
+                unsafe {
+                    match mr {
+                        8 if V::MR >= 8 => {
+                            panel_tile::<V, 8, NV>(panel, width, wp, y, width, &plain, n)
+                        }
+                        4 => panel_tile::<V, 4, NV>(panel, width, wp, y, width, &plain, n),
+                        1 => panel_tile::<V, 1, NV>(panel, width, wp, y, width, &plain, n),
+                        _ => unreachable!("tile_width gives 8, 4 or 1 channels, at most V::MR"),
+                    }
+                };
+            }
+            for j in 0..mr {
+                let (scale, shift) = ep.channel(o + j);
+                let y = &mut output[(o + j) * g.out_plane..(o + j + 1) * g.out_plane];
+                for v in 0..NV {
+                    // SAFETY: the caller enables the instruction set; the 16 vectors read
+                    // start at `(p mr + j) width + v N` for `p < 16`, inside `products`.
+                    unsafe {
+                        winograd_output::<V>(
+                            g,
+                            products.as_ptr().add(j * width + v * V::N),
+                            mr * width,
+                            &runs[v][..counts[v]],
+                            (scale, shift, ep.act),
+                            y,
+                        )
+                    };
+                }
+            }
+            o += mr;
+        }
+    }
+}
+
+/// Transforms one input channel's 4×4 blocks for a vector of output blocks (`runs`; lanes in
+/// none are zero), `v = Bᵀ d B` with `Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]`, and
+/// stores point `p` of the 16 at `to + p stride`. Inputs outside the plane (padding) are zero.
+///
+/// # Safety
+/// The instruction set is enabled; a vector is writable at `to + p stride` for `p < 16`;
+/// `x` is one input plane of `g`, and the runs' blocks are inside the output.
+#[inline(always)]
+unsafe fn winograd_input<V: Lanes>(
+    g: &Geometry,
+    x: &[f32],
+    runs: &[Run],
+    to: *mut f32,
+    stride: usize,
+) {
+    assert!(x.len() >= g.in_h * g.in_w);
+    let (ph, pw) = (g.padding.h as isize, g.padding.w as isize);
+    let (in_h, in_w) = (g.in_h as isize, g.in_w as isize);
+    // SAFETY: the caller enables the instruction set.
+    let mut d = unsafe { [[V::splat(0.0); 4]; 4] };
+    for run in runs {
+        for (r, row) in d.iter_mut().enumerate() {
+            let ih = (2 * run.row + r) as isize - ph;
+            if ih < 0 || ih >= in_h {
+                continue;
+            }
+            let line = x[ih as usize * g.in_w..].as_ptr();
+            for (c, lane) in row.iter_mut().enumerate() {
+                // Lane `l` of the run reads column `col + 2 (l - a)`: inside the row for
+                // lanes `lo..hi`.
+                let col = (2 * run.col + c) as isize - pw;
+                let lo = run.a + if col < 0 { (1 - col) as usize / 2 } else { 0 };
+                let last = in_w - 1 - col;
+                let hi = if last < 0 {
+                    run.a
+                } else {
+                    (run.a + last as usize / 2 + 1).min(run.b)
+                };
+                if lo < hi {
+                    // SAFETY: element `2 l` from `p` is column `col + 2 (l - a)` of the row,
+                    // inside it for the lanes `lo..hi` loaded (`load_even` reads no other).
+                    unsafe {
+                        let p = line.wrapping_offset(col - 2 * run.a as isize);
+                        *lane = lane.add(V::load_even(p, lo, hi));
+                    }
+                }
+            }
+        }
+    }
+    // SAFETY: the caller enables the instruction set and makes the 16 vectors writable.
+    unsafe {
+        // Along each row of the block, then along its columns.
+        let t: [[V; 4]; 4] = core::array::from_fn(|r| {
+            let [d0, d1, d2, d3] = d[r];
+            [d0.sub(d2), d1.add(d2), d2.sub(d1), d1.sub(d3)]
+        });
+        for c in 0..4 {
+            let (t0, t1, t2, t3) = (t[0][c], t[1][c], t[2][c], t[3][c]);
+            let v = [t0.sub(t2), t1.add(t2), t2.sub(t1), t1.sub(t3)];
+            for (r, v) in v.iter().enumerate() {
+                v.store(to.add((4 * r + c) * stride), V::N);
+            }
+        }
+    }
+}
+
+/// Transforms one output channel's products for a vector of output blocks back, `y = Aᵀ m A`
+/// with `Aᵀ = [1 1 1 0; 0 1 -1 -1]` (point `p` of the 16 at `m + p stride`), applies the
+/// epilogue `act(y scale + shift)`, and stores each run's 2×2 blocks into the output plane `y`
+/// (the parts inside it: an odd size's last row or column of blocks is half outside).
+///
+/// # Safety
+/// The instruction set is enabled; a vector is readable at `m + p stride` for `p < 16`, and
+/// the runs' blocks are inside the output of `g`.
+#[inline(always)]
+unsafe fn winograd_output<V: Lanes>(
+    g: &Geometry,
+    m: *const f32,
+    stride: usize,
+    runs: &[Run],
+    (scale, shift, act): (f32, f32, Activation),
+    y: &mut [f32],
+) {
+    assert!(y.len() >= g.rows_h * g.out_w);
+    // SAFETY: the caller enables the instruction set and makes the 16 vectors readable.
+    let out = unsafe {
+        let m: [V; 16] = core::array::from_fn(|p| V::load(m.add(p * stride), V::N));
+        // Along the block's columns (rows of `Aᵀ m`), then along its rows.
+        let mut s = [[V::splat(0.0); 4]; 2];
+        for c in 0..4 {
+            let (m0, m1, m2, m3) = (m[c], m[4 + c], m[8 + c], m[12 + c]);
+            s[0][c] = m0.add(m1).add(m2);
+            s[1][c] = m1.sub(m2).sub(m3);
+        }
+        let (scale, shift) = (V::splat(scale), V::splat(shift));
+        s.map(|[s0, s1, s2, s3]| {
+            [s0.add(s1).add(s2), s1.sub(s2).sub(s3)].map(|v| v.fma(scale, shift).activate(act))
+        })
+    };
+    for run in runs {
+        let (oh, ow) = (2 * run.row, 2 * run.col);
+        // Float `f` of the pair of rows zipped is column `ow - 2 a + f`, for `f` in
+        // `2a..end` (the run's lanes, cut at the plane's edge).
+        let end = (2 * run.b).min(2 * run.a + g.out_w - ow);
+        for (i, [even, odd]) in out.iter().enumerate() {
+            if oh + i >= g.rows_h {
+                break;
+            }
+            let line = y[(oh + i) * g.out_w..].as_mut_ptr();
+            let at = line.wrapping_offset(ow as isize - 2 * run.a as isize);
+            // SAFETY: the caller enables the instruction set; each store writes only the
+            // floats `f` of `2a..end`, columns `ow..ow + end - 2a` of the row, inside it.
+            unsafe {
+                if 2 * run.a < V::N {
+                    V::zip_low(*even, *odd).store_range(at, 2 * run.a, end.min(V::N));
+                }
+                if end > V::N {
+                    V::zip_high(*even, *odd).store_range(
+                        at.wrapping_add(V::N),
+                        (2 * run.a).saturating_sub(V::N),
+                        end - V::N,
+                    );
                 }
             }
         }
