@@ -232,8 +232,8 @@ pub fn fma_peak(level: Level, rounds: usize, m: f32, c: f32) -> Option<(f32, u64
 /// 4×4 block of inputs, in 16 multiply-adds per pair of channels where the window takes 36):
 /// a 3×3 window of stride and dilation 1 over a plane, no groups, 16 to
 /// [`WINOGRAD_CHANNELS`] input channels (so that a block of transformed inputs fits its stack
-/// buffer), at least 16 output channels, and at least 16 blocks of outputs (an 8×8 plane), so
-/// that a vector of blocks is full. Sizes as in [`ConvSpec`].
+/// buffer), at least 16 output channels, at least 16 blocks of outputs (an 8×8 plane), so
+/// that a vector of blocks is full, and rows of at most 1024 outputs (its input lines' buffer). Sizes as in [`ConvSpec`].
 pub(super) const fn winograd(
     in_channels: usize,
     out_channels: usize,
@@ -253,6 +253,7 @@ pub(super) const fn winograd(
         && in_channels <= WINOGRAD_CHANNELS
         && out_channels >= 16
         && output.h.div_ceil(2) * output.w.div_ceil(2) >= 16
+        && output.w <= 1024
 }
 
 /// The most input channels the Winograd kernel takes: its block of transformed inputs holds

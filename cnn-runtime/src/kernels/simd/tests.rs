@@ -492,7 +492,7 @@ fn flat_depthwise_takes_small_planes() {
 }
 
 /// The Winograd kernel takes the 3×3 layers of stride 1 that fill a vector of blocks, with 16
-/// to 64 input channels and 16 output channels or more, and no others; its packed weights are
+/// to 64 input channels, 16 output channels or more and rows of at most 1024, and no others; its packed weights are
 /// 16 per pair of channels.
 #[test]
 fn winograd_takes_what_it_claims() {
@@ -514,7 +514,8 @@ fn winograd_takes_what_it_claims() {
     spec!(GroupedThree: 32 => 32, groups 2, in [1, 8, 8], out [1, 8, 8], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
     assert!(!takes::<FewIn>() && !takes::<ManyIn>() && !takes::<FewOut>());
     assert!(!takes::<SixBySix>() && takes::<SevenBySeven>());
-    assert!(!takes::<DilatedThree>() && !takes::<GroupedThree>());
+    spec!(LongRows: 16 => 16, groups 1, in [1, 8, 1025], out [1, 8, 1025], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    assert!(!takes::<DilatedThree>() && !takes::<GroupedThree>() && !takes::<LongRows>());
     assert!(!takes::<Five>() && !takes::<Stride2>() && !takes::<ThreeD>());
     assert_eq!(ManyIn::PACKED_LEN, 65 * 16 * 9);
 }

@@ -658,7 +658,12 @@ unsafe fn panel_tile<V: Lanes, const MR: usize, const NV: usize>(
         let mut acc = load_sums::<V, MR, NV>(t, y.as_ptr(), plane, &lanes);
         let (mut xp, mut wp) = (panel.as_ptr(), w.as_ptr());
         for _ in c0..c1 {
-            let xv: [V; NV] = core::array::from_fn(|v| V::load(xp.add(v * V::N), V::N));
+            // A loop, not `array::from_fn`: a closure does not inherit the instruction set,
+            // and where it is not inlined its vector loads become calls.
+            let mut xv = [V::splat(0.0); NV];
+            for (v, x) in xv.iter_mut().enumerate() {
+                *x = V::load(xp.add(v * V::N), V::N);
+            }
             fma_tap(&mut acc, wp, &xv);
             xp = xp.add(width);
             wp = wp.add(MR);
@@ -2116,6 +2121,11 @@ unsafe fn depthwise_tile<V: Lanes, const NV: usize, const R: usize, const M: usi
 /// of blocks at AVX-512 (128 KiB, on the stack).
 const WINOGRAD_INPUTS: usize = 16 * super::WINOGRAD_CHANNELS * 32;
 
+/// Floats of its input lines for one pass (see [`winograd_lines`]): the rows of the pass's
+/// block rows, at most 2 (31 / across + 1) + 4 of `across + 1` columns rounded up to a vector,
+/// twice (even and odd columns). 32 KiB: up to 1024 columns of outputs.
+const WINOGRAD_LINES: usize = 8192;
+
 /// Floats of its products for one tile of output channels, `[point][channel][block]` (16 KiB).
 const WINOGRAD_PRODUCTS: usize = 16 * 8 * 32;
 
@@ -2220,6 +2230,11 @@ unsafe fn winograd_passes<V: Lanes, const NV: usize>(
     assert!(V::MR <= 8 && NV <= 2);
     assert!(x.len() >= ci * g.in_plane && output.len() >= co * g.out_plane);
     assert!(packed.len() >= 16 * ci * co);
+    // Each line of a block row holds its columns and the next (`across + 1`).
+    let line = (across + 1).next_multiple_of(V::N);
+    let most_rows = 2 * (width - 1).div_ceil(across) + 4;
+    assert!(2 * most_rows * line <= WINOGRAD_LINES);
+    let mut lines = [0.0f32; WINOGRAD_LINES];
     let mut inputs = [0.0f32; WINOGRAD_INPUTS];
     let mut products = [0.0f32; WINOGRAD_PRODUCTS];
     let mut runs = [[Run::default(); 16]; NV];
@@ -2237,16 +2252,26 @@ unsafe fn winograd_passes<V: Lanes, const NV: usize>(
         for v in 0..NV {
             counts[v] = block_runs::<V>(first + v * V::N, count, across, &mut runs[v]);
         }
+        // The input rows of the pass's block rows, `top..=bottom`.
+        let (top, bottom) = (first / across, ((first + width).min(count) - 1) / across);
+        let rows = (
+            2 * top as isize - g.padding.h as isize,
+            2 * (bottom - top) + 4,
+        );
         for c in 0..ci {
             let plane = &x[c * g.in_plane..(c + 1) * g.in_plane];
+            // SAFETY: the caller enables the instruction set; `line` is a multiple of `V::N`
+            // and the lines fit (asserted above).
+            unsafe { winograd_lines::<V>(g, plane, rows, &mut lines, line) };
             for v in 0..NV {
                 // SAFETY: the caller enables the instruction set; the 16 vectors written start
                 // at `(p ci + c) width + v N` for points `p < 16`, inside `inputs` as `c < ci`,
-                // `v < NV` and `16 ci width <= WINOGRAD_INPUTS` (asserted above).
+                // `v < NV` and `16 ci width <= WINOGRAD_INPUTS` (asserted above); the lines
+                // hold the runs' block rows, each to column `across`.
                 unsafe {
                     winograd_input::<V>(
-                        g,
-                        plane,
+                        &lines,
+                        (top, line),
                         &runs[v][..counts[v]],
                         inputs.as_mut_ptr().add(c * width + v * V::N),
                         ci * width,
@@ -2299,68 +2324,144 @@ unsafe fn winograd_passes<V: Lanes, const NV: usize>(
     }
 }
 
+/// One input channel's rows `first..first + count` (of the plane padded with zeros), split
+/// into their even and odd columns: line `i` holds, at `lines[2 i stride..]`, `e[j] = x(first
+/// + i, 2 j - p.w)` and then, `stride` later, `o[j] = x(first + i, 2 j + 1 - p.w)`, for `j <
+/// stride`. Block column `j`'s four input columns are then `e[j], o[j], e[j + 1], o[j + 1]`:
+/// loads of consecutive lanes, where gathering every other column of the input for each block
+/// took two masked loads and a permutation each.
+///
+/// # Safety
+/// The instruction set is enabled; `stride` is a multiple of `V::N` and `2 count stride <=
+/// lines.len()`; `x` is one input plane of `g`.
+#[inline(always)]
+unsafe fn winograd_lines<V: Lanes>(
+    g: &Geometry,
+    x: &[f32],
+    (first, count): (isize, usize),
+    lines: &mut [f32],
+    stride: usize,
+) {
+    assert!(x.len() >= g.in_h * g.in_w && 2 * count * stride <= lines.len());
+    assert!(stride % V::N == 0);
+    let (in_h, in_w, pw) = (g.in_h as isize, g.in_w as isize, g.padding.w as isize);
+    for i in 0..count {
+        let ir = first + i as isize;
+        let e = lines[2 * i * stride..].as_mut_ptr();
+        for j0 in (0..stride).step_by(V::N) {
+            // Elements `k0..k0 + 2N` of the row, of which `lo..hi` (from `k0`) lie inside it.
+            let k0 = 2 * j0 as isize - pw;
+            let (lo, hi) = if ir < 0 || ir >= in_h {
+                (0, 0)
+            } else {
+                let lo = (-k0).clamp(0, 2 * V::N as isize) as usize;
+                (
+                    lo,
+                    ((in_w - k0).clamp(0, 2 * V::N as isize) as usize).max(lo),
+                )
+            };
+            // SAFETY: the loads read only elements `lo..hi` from `p`, inside the row
+            // (`ir` is a row of the plane when `lo < hi`); the stores write lanes `j0..j0 +
+            // N` of the line pair, inside `lines` (asserted above).
+            unsafe {
+                let p = x.as_ptr().wrapping_offset(ir * in_w + k0);
+                let (a, b) = if lo < hi {
+                    (
+                        V::load_range(p, lo.min(V::N), hi.min(V::N)),
+                        V::load_range(
+                            p.wrapping_add(V::N),
+                            lo.saturating_sub(V::N),
+                            hi.saturating_sub(V::N),
+                        ),
+                    )
+                } else {
+                    (V::splat(0.0), V::splat(0.0))
+                };
+                V::even(a, b).store(e.add(j0), V::N);
+                V::odd(a, b).store(e.add(stride + j0), V::N);
+            }
+        }
+    }
+}
+
 /// Transforms one input channel's 4×4 blocks for a vector of output blocks (`runs`; lanes in
 /// none are zero), `v = Bᵀ d B` with `Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]`, and
-/// stores point `p` of the 16 at `to + p stride`. Inputs outside the plane (padding) are zero.
+/// stores point `p` of the 16 at `to + p stride`. The input rows come split into lines (see
+/// [`winograd_lines`]), the first the top row of block row `top`.
 ///
 /// # Safety
 /// The instruction set is enabled; a vector is writable at `to + p stride` for `p < 16`;
-/// `x` is one input plane of `g`, and the runs' blocks are inside the output.
+/// `lines` holds the lines of every block row of the runs, `line` floats apart, each long
+/// enough for its run's columns and the next.
 #[inline(always)]
 unsafe fn winograd_input<V: Lanes>(
-    g: &Geometry,
-    x: &[f32],
+    lines: &[f32],
+    (top, line): (usize, usize),
     runs: &[Run],
     to: *mut f32,
     stride: usize,
 ) {
-    assert!(x.len() >= g.in_h * g.in_w);
-    let (ph, pw) = (g.padding.h as isize, g.padding.w as isize);
-    let (in_h, in_w) = (g.in_h as isize, g.in_w as isize);
     // SAFETY: the caller enables the instruction set.
     let mut d = unsafe { [[V::splat(0.0); 4]; 4] };
     for run in runs {
+        let (a, b) = (run.a, run.b);
         for (r, row) in d.iter_mut().enumerate() {
-            let ih = (2 * run.row + r) as isize - ph;
-            if ih < 0 || ih >= in_h {
-                continue;
-            }
-            let line = x[ih as usize * g.in_w..].as_ptr();
-            for (c, lane) in row.iter_mut().enumerate() {
-                // Lane `l` of the run reads column `col + 2 (l - a)`: inside the row for
-                // lanes `lo..hi`.
-                let col = (2 * run.col + c) as isize - pw;
-                let lo = run.a + if col < 0 { (1 - col) as usize / 2 } else { 0 };
-                let last = in_w - 1 - col;
-                let hi = if last < 0 {
-                    run.a
+            let at = 2 * (2 * (run.row - top) + r) * line + run.col;
+            assert!(at + b - a + 1 + line <= lines.len());
+            // Lane `l` of the run reads `e[col + l - a]` and the three after it.
+            let e = lines[at..].as_ptr().wrapping_sub(a);
+            // SAFETY: lanes `a..b` from `e` (and from `e + 1`, `e + line`, `e + line + 1`)
+            // are inside `lines`, as asserted; the loads read no others.
+            unsafe {
+                let (e0, o0) = (run_lanes::<V>(e, a, b), run_lanes::<V>(e.add(line), a, b));
+                let (e1, o1) = (
+                    run_lanes::<V>(e.add(1), a, b),
+                    run_lanes::<V>(e.add(line + 1), a, b),
+                );
+                if runs.len() == 1 {
+                    *row = [e0, o0, e1, o1];
                 } else {
-                    (run.a + last as usize / 2 + 1).min(run.b)
-                };
-                if lo < hi {
-                    // SAFETY: element `2 l` from `p` is column `col + 2 (l - a)` of the row,
-                    // inside it for the lanes `lo..hi` loaded (`load_even` reads no other).
-                    unsafe {
-                        let p = line.wrapping_offset(col - 2 * run.a as isize);
-                        *lane = lane.add(V::load_even(p, lo, hi));
-                    }
+                    *row = [
+                        row[0].add(e0),
+                        row[1].add(o0),
+                        row[2].add(e1),
+                        row[3].add(o1),
+                    ];
                 }
             }
         }
     }
     // SAFETY: the caller enables the instruction set and makes the 16 vectors writable.
     unsafe {
-        // Along each row of the block, then along its columns.
-        let t: [[V; 4]; 4] = core::array::from_fn(|r| {
-            let [d0, d1, d2, d3] = d[r];
-            [d0.sub(d2), d1.add(d2), d2.sub(d1), d1.sub(d3)]
-        });
+        // Along each row of the block, then along its columns. (Loops, not closures: see
+        // `panel_tile`.)
+        let mut t = d;
+        for (t, &[d0, d1, d2, d3]) in t.iter_mut().zip(&d) {
+            *t = [d0.sub(d2), d1.add(d2), d2.sub(d1), d1.sub(d3)];
+        }
         for c in 0..4 {
             let (t0, t1, t2, t3) = (t[0][c], t[1][c], t[2][c], t[3][c]);
             let v = [t0.sub(t2), t1.add(t2), t2.sub(t1), t1.sub(t3)];
             for (r, v) in v.iter().enumerate() {
                 v.store(to.add((4 * r + c) * stride), V::N);
             }
+        }
+    }
+}
+
+/// Lanes `a..b` from `p`, the rest zero (a whole vector without a mask). A function, not a
+/// closure: a closure does not inherit the instruction set.
+///
+/// # Safety
+/// As for [`Lanes::load_range`].
+#[inline(always)]
+unsafe fn run_lanes<V: Lanes>(p: *const f32, a: usize, b: usize) -> V {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        if b - a == V::N {
+            V::load(p, V::N)
+        } else {
+            V::load_range(p, a, b)
         }
     }
 }
@@ -2385,7 +2486,12 @@ unsafe fn winograd_output<V: Lanes>(
     assert!(y.len() >= g.rows_h * g.out_w);
     // SAFETY: the caller enables the instruction set and makes the 16 vectors readable.
     let out = unsafe {
-        let m: [V; 16] = core::array::from_fn(|p| V::load(m.add(p * stride), V::N));
+        // (Loops, not closures: see `panel_tile`.)
+        let mut sums = [V::splat(0.0); 16];
+        for (p, v) in sums.iter_mut().enumerate() {
+            *v = V::load(m.add(p * stride), V::N);
+        }
+        let m = sums;
         // Along the block's columns (rows of `Aᵀ m`), then along its rows.
         let mut s = [[V::splat(0.0); 4]; 2];
         for c in 0..4 {
@@ -2394,9 +2500,12 @@ unsafe fn winograd_output<V: Lanes>(
             s[1][c] = m1.sub(m2).sub(m3);
         }
         let (scale, shift) = (V::splat(scale), V::splat(shift));
-        s.map(|[s0, s1, s2, s3]| {
-            [s0.add(s1).add(s2), s1.sub(s2).sub(s3)].map(|v| v.fma(scale, shift).activate(act))
-        })
+        let mut out = [[V::splat(0.0); 2]; 2];
+        for (o, &[s0, s1, s2, s3]) in out.iter_mut().zip(&s) {
+            o[0] = s0.add(s1).add(s2).fma(scale, shift).activate(act);
+            o[1] = s1.sub(s2).sub(s3).fma(scale, shift).activate(act);
+        }
+        out
     };
     for run in runs {
         let (oh, ow) = (2 * run.row, 2 * run.col);
