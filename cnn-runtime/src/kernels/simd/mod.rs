@@ -230,10 +230,9 @@ pub fn fma_peak(level: Level, rounds: usize, m: f32, c: f32) -> Option<(f32, u64
 
 /// Whether a layer takes the Winograd kernel (F(2×2, 3×3): each 2×2 block of outputs from a
 /// 4×4 block of inputs, in 16 multiply-adds per pair of channels where the window takes 36):
-/// a 3×3 window of stride and dilation 1 over a plane, no groups, 16 to
-/// [`WINOGRAD_CHANNELS`] input channels (so that a block of transformed inputs fits its stack
-/// buffer), at least 16 output channels, at least 16 blocks of outputs (an 8×8 plane), so
-/// that a vector of blocks is full, and rows of at most 1024 outputs (its input lines' buffer). Sizes as in [`ConvSpec`].
+/// a 3×3 window of stride and dilation 1 over a plane, no groups, at least 16 input and 16
+/// output channels, at least 16 blocks of outputs (a 7×7 plane), so that a vector of blocks is
+/// full, and rows of at most 1024 outputs (its input lines' buffer). Sizes as in [`ConvSpec`].
 pub(super) const fn winograd(
     in_channels: usize,
     out_channels: usize,
@@ -250,15 +249,10 @@ pub(super) const fn winograd(
         && stride.volume() == 1
         && dilation.volume() == 1
         && in_channels >= 16
-        && in_channels <= WINOGRAD_CHANNELS
         && out_channels >= 16
         && output.h.div_ceil(2) * output.w.div_ceil(2) >= 16
         && output.w <= 1024
 }
-
-/// The most input channels the Winograd kernel takes: its block of transformed inputs holds
-/// 16 values per input channel and block of outputs, for two vectors of blocks at AVX-512.
-pub(super) const WINOGRAD_CHANNELS: usize = 64;
 
 /// Floats of a layer's packed weights (see [`ConvSpec::PACKED_LEN`]).
 pub(crate) const fn packed_len(

@@ -108,8 +108,8 @@ spec!(ChannelsWidePad: 60 => 16, groups 1, in [1, 2, 3], out [1, 4, 5], kernel [
 // A 3×3 plane, one tile of 9 points at AVX-512, of 150 input values per output (the channel
 // tile's bound is 128), output channels three vectors and a tail.
 spec!(ChannelsNine: 150 => 50, groups 1, in [1, 3, 3], out [1, 3, 3], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu6);
-// Layers the Winograd kernel takes (3×3, stride 1, 16 to 64 input channels, at least 16 blocks
-// of 2×2 outputs): one vector of blocks at AVX-512 and two at AVX2; odd sizes (blocks half
+// Layers the Winograd kernel takes (3×3, stride 1, 16 input and output channels or more, at
+// least 16 blocks of 2×2 outputs): one vector of blocks at AVX-512 and two at AVX2; odd sizes (blocks half
 // outside the plane) with tiles of 8, 4 and 1 output channels; no padding, padding 2, padding
 // along one axis; blocks that run across rows of blocks (two and 15 to a row), several passes.
 spec!(WinogradEight: 16 => 16, groups 1, in [1, 8, 8], out [1, 8, 8], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
@@ -118,6 +118,12 @@ spec!(WinogradValid: 20 => 16, groups 1, in [1, 12, 19], out [1, 10, 17], kernel
 spec!(WinogradWidePad: 16 => 24, groups 1, in [1, 7, 9], out [1, 9, 11], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 2, 2], dil [1, 1, 1], act Activation::Relu6);
 spec!(WinogradRowPad: 18 => 17, groups 1, in [1, 10, 10], out [1, 8, 10], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 0, 1], dil [1, 1, 1]);
 spec!(WinogradNarrow: 16 => 16, groups 1, in [1, 40, 3], out [1, 40, 3], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+// Chunks: 150 input channels (128 and 22 at a time) into 70 output channels (64 and 6);
+// 100 into 80, one chunk of inputs serving two of outputs; 24 into 40 in passes of 32 blocks
+// (output chunks of 32 and 8).
+spec!(WinogradChunks: 150 => 70, groups 1, in [1, 9, 11], out [1, 9, 11], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
+spec!(WinogradReuse: 100 => 80, groups 1, in [1, 10, 10], out [1, 10, 10], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(WinogradWideOut: 24 => 40, groups 1, in [1, 12, 12], out [1, 12, 12], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
 spec!(WinogradDeep: 64 => 19, groups 1, in [1, 30, 30], out [1, 30, 30], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
 spec!(Stride2Even: 2 => 3, groups 1, in [1, 6, 8], out [1, 3, 4], kernel [1, 2, 2], stride [1, 2, 2], pad [0, 0, 0], dil [1, 1, 1]);
 
@@ -270,6 +276,9 @@ fn simd_levels_equal_the_portable_code_on_awkward_sizes() {
         compare::<WinogradRowPad>(),
         compare::<WinogradNarrow>(),
         compare::<WinogradDeep>(),
+        compare::<WinogradChunks>(),
+        compare::<WinogradReuse>(),
+        compare::<WinogradWideOut>(),
     ];
     // The SIMD paths this test claims to check did run, on a processor that has them (and only
     // the levels at or below the one the kernels run at).
@@ -492,7 +501,7 @@ fn flat_depthwise_takes_small_planes() {
 }
 
 /// The Winograd kernel takes the 3×3 layers of stride 1 that fill a vector of blocks, with 16
-/// to 64 input channels, 16 output channels or more and rows of at most 1024, and no others; its packed weights are
+/// input and 16 output channels or more and rows of at most 1024, and no others; its packed weights are
 /// 16 per pair of channels.
 #[test]
 fn winograd_takes_what_it_claims() {
@@ -503,19 +512,19 @@ fn winograd_takes_what_it_claims() {
     assert!(takes::<WinogradWidePad>() && takes::<WinogradRowPad>());
     assert!(takes::<WinogradNarrow>() && takes::<WinogradDeep>());
     assert_eq!(WinogradOdd::PACKED_LEN, 16 * 17 * 21);
-    // Too few input channels, too many, a 5×5 window, stride 2, groups, dilation, a plane of
-    // fewer than 16 blocks (7×7 is 16: 6×6 is 9).
+    // Too few input channels, too few output channels, a 5×5 window, stride 2, groups,
+    // dilation, a plane of fewer than 16 blocks (7×7 is 16: 6×6 is 9), rows too long.
     spec!(FewIn: 15 => 16, groups 1, in [1, 8, 8], out [1, 8, 8], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
-    spec!(ManyIn: 65 => 16, groups 1, in [1, 8, 8], out [1, 8, 8], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
     spec!(FewOut: 16 => 15, groups 1, in [1, 8, 8], out [1, 8, 8], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
     spec!(SixBySix: 16 => 16, groups 1, in [1, 6, 6], out [1, 6, 6], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
     spec!(SevenBySeven: 16 => 16, groups 1, in [1, 7, 7], out [1, 7, 7], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
     spec!(DilatedThree: 16 => 16, groups 1, in [1, 9, 9], out [1, 9, 9], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 2, 2], dil [1, 2, 2]);
     spec!(GroupedThree: 32 => 32, groups 2, in [1, 8, 8], out [1, 8, 8], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
-    assert!(!takes::<FewIn>() && !takes::<ManyIn>() && !takes::<FewOut>());
+    assert!(!takes::<FewIn>() && !takes::<FewOut>());
     assert!(!takes::<SixBySix>() && takes::<SevenBySeven>());
     spec!(LongRows: 16 => 16, groups 1, in [1, 8, 1025], out [1, 8, 1025], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
     assert!(!takes::<DilatedThree>() && !takes::<GroupedThree>() && !takes::<LongRows>());
     assert!(!takes::<Five>() && !takes::<Stride2>() && !takes::<ThreeD>());
-    assert_eq!(ManyIn::PACKED_LEN, 65 * 16 * 9);
+    assert_eq!(FewIn::PACKED_LEN, 15 * 16 * 9);
+    assert!(takes::<WinogradChunks>() && takes::<WinogradReuse>() && takes::<WinogradWideOut>());
 }

@@ -2117,10 +2117,10 @@ unsafe fn depthwise_tile<V: Lanes, const NV: usize, const R: usize, const M: usi
     }
 }
 
-/// Floats of the Winograd kernel's transformed inputs for one pass, `[point][input
-/// channel][block]`: 16 points × [`WINOGRAD_CHANNELS`](super::WINOGRAD_CHANNELS) × two vectors
-/// of blocks at AVX-512 (128 KiB, on the stack).
-const WINOGRAD_INPUTS: usize = 16 * (super::WINOGRAD_CHANNELS * 32 + WINOGRAD_SKEW);
+/// Floats of the Winograd kernel's transformed inputs for a chunk of input channels, `[point]
+/// [input channel][block]`: 16 points × 64 channels × two vectors of blocks at AVX-512 (or 128
+/// channels × one), a skew apart (129 KiB, on the stack).
+const WINOGRAD_INPUTS: usize = 16 * (64 * 32 + WINOGRAD_SKEW);
 
 /// Floats between one point's panel of transformed inputs and the next, past the panel: a
 /// cache line, so that the 16 points of a block, stored a panel apart, do not all fall in one
@@ -2133,8 +2133,9 @@ const WINOGRAD_SKEW: usize = 16;
 /// twice (even and odd columns). 32 KiB: up to 1024 columns of outputs.
 const WINOGRAD_LINES: usize = 8192;
 
-/// Floats of its products for one tile of output channels, `[point][channel][block]` (16 KiB).
-const WINOGRAD_PRODUCTS: usize = 16 * 8 * 32;
+/// Floats of its products for a chunk of output channels, `[point][channel][block]`: 32
+/// channels of two vectors of blocks at AVX-512, or 64 of one, a skew apart (66 KiB).
+const WINOGRAD_PRODUCTS: usize = 16 * (64 * 16 + WINOGRAD_SKEW);
 
 /// # Safety
 /// The processor has AVX-512F; the slices hold the shapes `g` describes (a layer
@@ -2212,7 +2213,9 @@ unsafe fn winograd<V: Lanes>(
     let count = g.rows_h.div_ceil(2) * g.out_w.div_ceil(2);
     // SAFETY: forwarded from the caller.
     unsafe {
-        if count <= V::N {
+        // Passes of one vector of blocks for planes of at most one, and for layers of more
+        // than 64 input channels (whose chunks of inputs would otherwise hold 64 channels).
+        if count <= V::N || g.in_per_group > 64 {
             winograd_passes::<V, 1>(g, input, packed, ep, output)
         } else {
             winograd_passes::<V, 2>(g, input, packed, ep, output)
@@ -2233,34 +2236,30 @@ unsafe fn winograd_passes<V: Lanes, const NV: usize>(
     let across = g.out_w.div_ceil(2);
     let count = g.rows_h.div_ceil(2) * across;
     let width = NV * V::N;
-    assert!(g.groups == 1 && (1..=super::WINOGRAD_CHANNELS).contains(&ci) && width <= 32);
+    assert!(g.groups == 1 && ci >= 1 && width <= 32);
     assert!(V::MR <= 8 && NV <= 2);
     assert!(x.len() >= ci * g.in_plane && output.len() >= co * g.out_plane);
     assert!(packed.len() >= 16 * ci * co);
-    // Floats from one point's panel of transformed inputs to the next.
-    let apart = ci * width + WINOGRAD_SKEW;
-    assert!(16 * apart <= WINOGRAD_INPUTS);
+    // Input channels transformed at a time (64 for passes of 32 blocks, 128 of 16), and
+    // output channels whose products are summed over them (32 and 64, whole tiles).
+    let chunk_in = ci.min((WINOGRAD_INPUTS / 16 - WINOGRAD_SKEW) / width);
+    let chunk_out = (WINOGRAD_PRODUCTS / 16 - WINOGRAD_SKEW) / width / 8 * 8;
+    // Floats from one point's panel of transformed inputs, and of products, to the next.
+    let apart = chunk_in * width + WINOGRAD_SKEW;
+    let products_apart = chunk_out * width + WINOGRAD_SKEW;
+    assert!(16 * apart <= WINOGRAD_INPUTS && 16 * products_apart <= WINOGRAD_PRODUCTS);
     // Each line of a block row holds its columns and the next (`across + 1`).
     let line = (across + 1).next_multiple_of(V::N);
     let most_rows = 2 * (width - 1).div_ceil(across) + 4;
     assert!(2 * most_rows * line <= WINOGRAD_LINES);
     let mut lines = [0.0f32; WINOGRAD_LINES];
-    // Not zeroed (128 KiB, a tenth of a small layer's time): each pass's input transform
+    // Not zeroed (128 KiB, a tenth of a small layer's time): each chunk's input transform
     // writes every value its products read.
     let mut inputs = [MaybeUninit::<f32>::uninit(); WINOGRAD_INPUTS];
     let inputs = inputs.as_mut_ptr() as *mut f32;
     let mut products = [0.0f32; WINOGRAD_PRODUCTS];
     let mut runs = [[Run::default(); 16]; NV];
     let mut counts = [0; NV];
-    // The products as they are: no epilogue until they are transformed back.
-    let plain = Tile {
-        channels: (0, ci),
-        first: true,
-        last: false,
-        scale: [1.0; 16],
-        shift: [0.0; 16],
-        act: Activation::Identity,
-    };
     for first in (0..count).step_by(width) {
         for v in 0..NV {
             counts[v] = block_runs::<V>(first + v * V::N, count, across, &mut runs[v]);
@@ -2271,64 +2270,94 @@ unsafe fn winograd_passes<V: Lanes, const NV: usize>(
             2 * top as isize - g.padding.h as isize,
             2 * (bottom - top) + 4,
         );
-        for c in 0..ci {
-            let plane = &x[c * g.in_plane..(c + 1) * g.in_plane];
-            // SAFETY: the caller enables the instruction set; `line` is a multiple of `V::N`
-            // and the lines fit (asserted above).
-            unsafe { winograd_lines::<V>(g, plane, rows, &mut lines, line) };
-            for v in 0..NV {
-                // SAFETY: the caller enables the instruction set; the 16 vectors written start
-                // at `p apart + c width + v N` for points `p < 16`, inside `inputs` as `c <
-                // ci`, `v < NV` and `16 apart <= WINOGRAD_INPUTS` (asserted above); the lines
-                // hold the runs' block rows, each to column `across`.
-                unsafe {
-                    winograd_input::<V>(
-                        &lines,
-                        (top, line),
-                        &runs[v][..counts[v]],
-                        inputs.add(c * width + v * V::N),
-                        apart,
-                    )
-                };
-            }
-        }
         let n = (count - first).min(width);
-        let mut o = 0;
-        while o < co {
-            let mr = super::tile_width(V::MR, co - o);
-            let w = &packed[16 * o * ci..16 * (o + mr) * ci];
-            for p in 0..16 {
-                // SAFETY: floats `p apart..p apart + ci width` of `inputs`, every one of which
-                // this pass's input transform wrote (each channel `c` and vector `v` of
-                // blocks: `N` floats from `p apart + c width + v N`).
-                let panel =
-                    unsafe { core::slice::from_raw_parts(inputs.add(p * apart), ci * width) };
-                let wp = &w[p * ci * mr..(p + 1) * ci * mr];
-                let y = &mut products[p * mr * width..(p + 1) * mr * width];
-                // SAFETY: the panel holds `ci` rows of `width` floats, `wp` `ci` rows of `mr`
-                // weights, `y` `mr` rows of `width` products (as `panel_tile` asserts).
-                unsafe {
-                    match mr {
-                        8 if V::MR >= 8 => {
-                            panel_tile::<V, 8, NV>(panel, width, wp, y, width, &plain, n)
+        for o0 in (0..co).step_by(chunk_out) {
+            let o1 = (o0 + chunk_out).min(co);
+            for c0 in (0..ci).step_by(chunk_in) {
+                let c1 = (c0 + chunk_in).min(ci);
+                // With one chunk of input channels, its transform serves every chunk of
+                // output channels.
+                if c1 - c0 < ci || o0 == 0 {
+                    for c in c0..c1 {
+                        let plane = &x[c * g.in_plane..(c + 1) * g.in_plane];
+                        // SAFETY: the caller enables the instruction set; `line` is a multiple
+                        // of `V::N` and the lines fit (asserted above).
+                        unsafe { winograd_lines::<V>(g, plane, rows, &mut lines, line) };
+                        for v in 0..NV {
+                            // SAFETY: the caller enables the instruction set; the 16 vectors
+                            // written start at `p apart + (c - c0) width + v N` for points `p
+                            // < 16`, inside `inputs` as `c - c0 < chunk_in`, `v < NV` and `16
+                            // apart <= WINOGRAD_INPUTS` (asserted above); the lines hold the
+                            // runs' block rows, each to column `across`.
+                            unsafe {
+                                winograd_input::<V>(
+                                    &lines,
+                                    (top, line),
+                                    &runs[v][..counts[v]],
+                                    inputs.add((c - c0) * width + v * V::N),
+                                    apart,
+                                )
+                            };
                         }
-                        4 => panel_tile::<V, 4, NV>(panel, width, wp, y, width, &plain, n),
-                        1 => panel_tile::<V, 1, NV>(panel, width, wp, y, width, &plain, n),
-                        _ => unreachable!("tile_width gives 8, 4 or 1 channels, at most V::MR"),
                     }
+                }
+                // The products as they are, the first chunk's from zero, the others added
+                // to what the chunks before stored: no epilogue until they are transformed
+                // back.
+                let plain = Tile {
+                    channels: (c0, c1),
+                    first: c0 == 0,
+                    last: false,
+                    scale: [1.0; 16],
+                    shift: [0.0; 16],
+                    act: Activation::Identity,
                 };
+                let mut o = o0;
+                while o < o1 {
+                    let mr = super::tile_width(V::MR, o1 - o);
+                    let w = &packed[16 * o * ci..16 * (o + mr) * ci];
+                    for p in 0..16 {
+                        // SAFETY: floats `p apart..p apart + (c1 - c0) width` of `inputs`,
+                        // every one of which this chunk's input transform wrote (each channel
+                        // and vector of blocks: `N` floats from `p apart + (c - c0) width + v
+                        // N`).
+                        let panel = unsafe {
+                            core::slice::from_raw_parts(inputs.add(p * apart), (c1 - c0) * width)
+                        };
+                        let wp = &w[(p * ci + c0) * mr..(p * ci + c1) * mr];
+                        let y =
+                            &mut products[p * products_apart + (o - o0) * width..][..mr * width];
+                        // SAFETY: the panel holds `c1 - c0` rows of `width` floats, `wp` as
+                        // many rows of `mr` weights, `y` `mr` rows of `width` products (as
+                        // `panel_tile` asserts).
+                        unsafe {
+                            match mr {
+                                8 if V::MR >= 8 => {
+                                    panel_tile::<V, 8, NV>(panel, width, wp, y, width, &plain, n)
+                                }
+                                4 => panel_tile::<V, 4, NV>(panel, width, wp, y, width, &plain, n),
+                                1 => panel_tile::<V, 1, NV>(panel, width, wp, y, width, &plain, n),
+                                _ => unreachable!(
+                                    "tile_width gives 8, 4 or 1 channels, at most V::MR"
+                                ),
+                            }
+                        };
+                    }
+                    o += mr;
+                }
             }
-            for j in 0..mr {
-                let (scale, shift) = ep.channel(o + j);
-                let y = &mut output[(o + j) * g.out_plane..(o + j + 1) * g.out_plane];
+            for o in o0..o1 {
+                let (scale, shift) = ep.channel(o);
+                let y = &mut output[o * g.out_plane..(o + 1) * g.out_plane];
                 for v in 0..NV {
                     // SAFETY: the caller enables the instruction set; the 16 vectors read
-                    // start at `(p mr + j) width + v N` for `p < 16`, inside `products`.
+                    // start at `p products_apart + (o - o0) width + v N` for `p < 16`, inside
+                    // `products` (asserted above).
                     unsafe {
                         winograd_output::<V>(
                             g,
-                            products.as_ptr().add(j * width + v * V::N),
-                            mr * width,
+                            products.as_ptr().add((o - o0) * width + v * V::N),
+                            products_apart,
                             &runs[v][..counts[v]],
                             (scale, shift, ep.act),
                             y,
@@ -2336,7 +2365,6 @@ unsafe fn winograd_passes<V: Lanes, const NV: usize>(
                     };
                 }
             }
-            o += mr;
         }
     }
 }
