@@ -2196,12 +2196,13 @@ fn block_runs<V: Lanes>(first: usize, count: usize, across: usize, out: &mut [Ru
     n
 }
 
-/// Winograd's F(2×2, 3×3) with the blocks of outputs in lanes. For each pass over `NV`
-/// vectors of blocks: every input channel's 4×4 input blocks are transformed (`Bᵀ d B`) into
-/// the 16 points' panels; then, for each tile of output channels, each point's panel is
-/// multiplied by its transformed weights (the flattened 1×1 layer's tile, [`panel_tile`]), and
-/// the 16 products of each block are transformed back (`Aᵀ m A`) into its 2×2 outputs, to
-/// which the epilogue applies before they are stored.
+/// Winograd's F(2×2, 3×3) with the blocks of outputs in lanes. For each pass over one or two
+/// vectors of blocks and each chunk of output channels: each chunk of input channels has its
+/// 4×4 input blocks transformed (`Bᵀ d B`) into the 16 points' panels (once per pass when the
+/// layer has one chunk of them), and each tile of output channels multiplies each point's panel
+/// by its transformed weights (the flattened 1×1 layer's tile, [`panel_tile`]), adding to the
+/// chunks before; then the 16 products of each block are transformed back (`Aᵀ m A`) into its
+/// 2×2 outputs, to which the epilogue applies before they are stored.
 #[inline(always)]
 unsafe fn winograd<V: Lanes>(
     g: &Geometry,
