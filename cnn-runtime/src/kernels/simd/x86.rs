@@ -2372,8 +2372,8 @@ unsafe fn winograd_passes<V: Lanes, const NV: usize>(
 
 /// One input channel's rows `first..first + count` (of the plane padded with zeros), split
 /// into their even and odd columns: line `i` holds, at `lines[2 i stride..]`, `e[j] = x(first
-/// + i, 2 j - p.w)` and then, `stride` later, `o[j] = x(first + i, 2 j + 1 - p.w)`, for `j <
-/// stride`. Block column `j`'s four input columns are then `e[j], o[j], e[j + 1], o[j + 1]`:
+/// plus i, 2 j - p.w)` and then, `stride` later, `o[j] = x(first plus i, 2 j + 1 - p.w)`, for
+/// `j < stride`. Block column `j`'s four input columns are then `e[j], o[j], e[j + 1], o[j + 1]`:
 /// loads of consecutive lanes, where gathering every other column of the input for each block
 /// took two masked loads and a permutation each.
 ///
@@ -2389,7 +2389,7 @@ unsafe fn winograd_lines<V: Lanes>(
     stride: usize,
 ) {
     assert!(x.len() >= g.in_h * g.in_w && 2 * count * stride <= lines.len());
-    assert!(stride % V::N == 0);
+    assert!(stride.is_multiple_of(V::N));
     let (in_h, in_w, pw) = (g.in_h as isize, g.in_w as isize, g.padding.w as isize);
     for i in 0..count {
         let ir = first + i as isize;
@@ -2485,8 +2485,8 @@ unsafe fn winograd_input<V: Lanes>(
         for (t, &[d0, d1, d2, d3]) in t.iter_mut().zip(&d) {
             *t = [d0.sub(d2), d1.add(d2), d2.sub(d1), d1.sub(d3)];
         }
-        for c in 0..4 {
-            let (t0, t1, t2, t3) = (t[0][c], t[1][c], t[2][c], t[3][c]);
+        let [t0s, t1s, t2s, t3s] = t;
+        for (c, (((&t0, &t1), &t2), &t3)) in t0s.iter().zip(&t1s).zip(&t2s).zip(&t3s).enumerate() {
             let v = [t0.sub(t2), t1.add(t2), t2.sub(t1), t1.sub(t3)];
             for (r, v) in v.iter().enumerate() {
                 v.store(to.add((4 * r + c) * stride), V::N);
@@ -2539,12 +2539,13 @@ unsafe fn winograd_output<V: Lanes>(
         }
         let m = sums;
         // Along the block's columns (rows of `Aᵀ m`), then along its rows.
-        let mut s = [[V::splat(0.0); 4]; 2];
-        for c in 0..4 {
+        let (mut upper, mut lower) = ([V::splat(0.0); 4], [V::splat(0.0); 4]);
+        for (c, (u, l)) in upper.iter_mut().zip(&mut lower).enumerate() {
             let (m0, m1, m2, m3) = (m[c], m[4 + c], m[8 + c], m[12 + c]);
-            s[0][c] = m0.add(m1).add(m2);
-            s[1][c] = m1.sub(m2).sub(m3);
+            *u = m0.add(m1).add(m2);
+            *l = m1.sub(m2).sub(m3);
         }
+        let s = [upper, lower];
         let (scale, shift) = (V::splat(scale), V::splat(shift));
         let mut out = [[V::splat(0.0); 2]; 2];
         for (o, &[s0, s1, s2, s3]) in out.iter_mut().zip(&s) {
