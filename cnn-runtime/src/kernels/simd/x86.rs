@@ -2242,9 +2242,14 @@ unsafe fn winograd_passes<V: Lanes, const NV: usize>(
     assert!(x.len() >= ci * g.in_plane && output.len() >= co * g.out_plane);
     assert!(packed.len() >= 16 * ci * co);
     // Input channels transformed at a time (64 for passes of 32 blocks, 128 of 16), and
-    // output channels whose products are summed over them (32 and 64, whole tiles).
+    // output channels whose products are summed over them (32 and 64, whole tiles; 8 where
+    // the input channels are one chunk, as nothing is summed across chunks then).
     let chunk_in = ci.min((WINOGRAD_INPUTS / 16 - WINOGRAD_SKEW) / width);
-    let chunk_out = (WINOGRAD_PRODUCTS / 16 - WINOGRAD_SKEW) / width / 8 * 8;
+    let chunk_out = if chunk_in == ci {
+        8
+    } else {
+        (WINOGRAD_PRODUCTS / 16 - WINOGRAD_SKEW) / width / 8 * 8
+    };
     // Floats from one point's panel of transformed inputs, and of products, to the next.
     let apart = chunk_in * width + WINOGRAD_SKEW;
     let products_apart = chunk_out * width + WINOGRAD_SKEW;
@@ -2253,12 +2258,15 @@ unsafe fn winograd_passes<V: Lanes, const NV: usize>(
     let line = (across + 1).next_multiple_of(V::N);
     let most_rows = 2 * (width - 1).div_ceil(across) + 4;
     assert!(2 * most_rows * line <= WINOGRAD_LINES);
-    let mut lines = [0.0f32; WINOGRAD_LINES];
-    // Not zeroed (128 KiB, a tenth of a small layer's time): each chunk's input transform
-    // writes every value its products read.
+    // The buffers are not zeroed whole (225 KiB, a tenth of a small layer's time): the lines
+    // and products only as far as this layer uses them; the transformed inputs not at all, as
+    // each chunk's input transform writes every value its products read.
+    let mut lines = [MaybeUninit::<f32>::uninit(); WINOGRAD_LINES];
+    let lines = zeroed(&mut lines, 2 * most_rows * line);
+    let mut products = [MaybeUninit::<f32>::uninit(); WINOGRAD_PRODUCTS];
+    let products = zeroed(&mut products, 16 * products_apart);
     let mut inputs = [MaybeUninit::<f32>::uninit(); WINOGRAD_INPUTS];
     let inputs = inputs.as_mut_ptr() as *mut f32;
-    let mut products = [0.0f32; WINOGRAD_PRODUCTS];
     let mut runs = [[Run::default(); 16]; NV];
     let mut counts = [0; NV];
     for first in (0..count).step_by(width) {
@@ -2283,7 +2291,7 @@ unsafe fn winograd_passes<V: Lanes, const NV: usize>(
                         let plane = &x[c * g.in_plane..(c + 1) * g.in_plane];
                         // SAFETY: the caller enables the instruction set; `line` is a multiple
                         // of `V::N` and the lines fit (asserted above).
-                        unsafe { winograd_lines::<V>(g, plane, rows, &mut lines, line) };
+                        unsafe { winograd_lines::<V>(g, plane, rows, lines, line) };
                         for v in 0..NV {
                             // SAFETY: the caller enables the instruction set; the 16 vectors
                             // written start at `p apart + (c - c0) width + v N` for points `p
@@ -2292,7 +2300,7 @@ unsafe fn winograd_passes<V: Lanes, const NV: usize>(
                             // runs' block rows, each to column `across`.
                             unsafe {
                                 winograd_input::<V>(
-                                    &lines,
+                                    lines,
                                     (top, line),
                                     &runs[v][..counts[v]],
                                     inputs.add((c - c0) * width + v * V::N),
@@ -2368,6 +2376,15 @@ unsafe fn winograd_passes<V: Lanes, const NV: usize>(
             }
         }
     }
+}
+
+/// The first `len` values of `buffer`, set to zero.
+fn zeroed(buffer: &mut [MaybeUninit<f32>], len: usize) -> &mut [f32] {
+    let part = &mut buffer[..len];
+    part.fill(MaybeUninit::new(0.0));
+    // SAFETY: every value of `part` was just written; `MaybeUninit<f32>` has the layout of
+    // `f32`.
+    unsafe { &mut *(part as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
 /// One input channel's rows `first..first + count` (of the plane padded with zeros), split
