@@ -2290,7 +2290,9 @@ unsafe fn winograd_passes<V: Lanes, const NV: usize>(
                     for c in c0..c1 {
                         let plane = &x[c * g.in_plane..(c + 1) * g.in_plane];
                         // SAFETY: the caller enables the instruction set; `line` is a multiple
-                        // of `V::N` and the lines fit (asserted above).
+                        // of `V::N`, the lines fit (asserted above), `2 line >= 2 across + 2 >=
+                        // out_w + 2 >= p.w + in_w`, and the padding columns are zero (`zeroed`,
+                        // and no line writes them).
                         unsafe { winograd_lines::<V>(g, plane, rows, lines, line) };
                         for v in 0..NV {
                             // SAFETY: the caller enables the instruction set; the 16 vectors
@@ -2392,11 +2394,15 @@ fn zeroed(buffer: &mut [MaybeUninit<f32>], len: usize) -> &mut [f32] {
 /// plus i, 2 j - p.w)` and then, `stride` later, `o[j] = x(first plus i, 2 j + 1 - p.w)`, for
 /// `j < stride`. Block column `j`'s four input columns are then `e[j], o[j], e[j + 1], o[j + 1]`:
 /// loads of consecutive lanes, where gathering every other column of the input for each block
-/// took two masked loads and a permutation each.
+/// took two masked loads and a permutation each. The rows inside the plane are split as the
+/// stride-2 depthwise kernel pads its rows ([`pad_columns`]), which writes only the input's
+/// columns: the padding columns keep the zeros the caller put there, the same for every line of
+/// a layer; rows outside the plane are written as zeros.
 ///
 /// # Safety
-/// The instruction set is enabled; `stride` is a multiple of `V::N` and `2 count stride <=
-/// lines.len()`; `x` is one input plane of `g`.
+/// The instruction set is enabled; `stride` is a multiple of `V::N`, `2 count stride <=
+/// lines.len()`, `2 stride >= p.w + in_w`, and the lines' padding columns are zero; `x` is one
+/// input plane of `g`.
 #[inline(always)]
 unsafe fn winograd_lines<V: Lanes>(
     g: &Geometry,
@@ -2406,44 +2412,21 @@ unsafe fn winograd_lines<V: Lanes>(
     stride: usize,
 ) {
     assert!(x.len() >= g.in_h * g.in_w && 2 * count * stride <= lines.len());
-    assert!(stride.is_multiple_of(V::N));
-    let (in_h, in_w, pw) = (g.in_h as isize, g.in_w as isize, g.padding.w as isize);
-    for i in 0..count {
+    assert!(stride.is_multiple_of(V::N) && 2 * stride >= g.padding.w + g.in_w);
+    for (i, pair) in lines[..2 * count * stride]
+        .chunks_exact_mut(2 * stride)
+        .enumerate()
+    {
         let ir = first + i as isize;
-        let e = lines[2 * i * stride..].as_mut_ptr();
-        for j0 in (0..stride).step_by(V::N) {
-            // Elements `k0..k0 + 2N` of the row, of which `lo..hi` (from `k0`) lie inside it.
-            let k0 = 2 * j0 as isize - pw;
-            let (lo, hi) = if ir < 0 || ir >= in_h {
-                (0, 0)
-            } else {
-                let lo = (-k0).clamp(0, 2 * V::N as isize) as usize;
-                (
-                    lo,
-                    ((in_w - k0).clamp(0, 2 * V::N as isize) as usize).max(lo),
-                )
-            };
-            // SAFETY: the loads read only elements `lo..hi` from `p`, inside the row
-            // (`ir` is a row of the plane when `lo < hi`); the stores write lanes `j0..j0 +
-            // N` of the line pair, inside `lines` (asserted above).
-            unsafe {
-                let p = x.as_ptr().wrapping_offset(ir * in_w + k0);
-                let (a, b) = if lo < hi {
-                    (
-                        V::load_range(p, lo.min(V::N), hi.min(V::N)),
-                        V::load_range(
-                            p.wrapping_add(V::N),
-                            lo.saturating_sub(V::N),
-                            hi.saturating_sub(V::N),
-                        ),
-                    )
-                } else {
-                    (V::splat(0.0), V::splat(0.0))
-                };
-                V::even(a, b).store(e.add(j0), V::N);
-                V::odd(a, b).store(e.add(stride + j0), V::N);
-            }
+        if ir < 0 || ir >= g.in_h as isize {
+            pair.fill(0.0);
+            continue;
         }
+        let row = &x[ir as usize * g.in_w..(ir as usize + 1) * g.in_w];
+        // SAFETY: the caller enables the instruction set; padded column `p.w + c` of the row
+        // goes to `pair[(p.w + c) % 2 * stride + (p.w + c) / 2]`, inside the pair as `p.w +
+        // in_w <= 2 stride` (asserted above).
+        unsafe { pad_columns::<V>(row, pair.as_mut_ptr(), g.padding.w, 2, stride) };
     }
 }
 
