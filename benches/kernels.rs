@@ -44,6 +44,34 @@ cnn! {
     pub struct Pointwise14 { input: [256, 14, 14], conv: Conv2d(1024, 1) }
 }
 cnn! {
+    /// ResNet-50's stage 2 shortcut: 1×1 of stride 2, 56×56 → 28×28.
+    pub struct Shortcut28 { input: [256, 56, 56], conv: Conv2d(512, 1, stride = 2) }
+}
+cnn! {
+    /// ResNet-50's stage 3 shortcut: 1×1 of stride 2, 28×28 → 14×14.
+    pub struct Shortcut14 { input: [512, 28, 28], conv: Conv2d(1024, 1, stride = 2) }
+}
+cnn! {
+    /// CIFAR ResNet-20's stem: 3×3, 3 → 16 channels on a 32×32 plane.
+    pub struct CifarStem { input: [3, 32, 32], conv: Conv2d(16, 3, padding = 1) }
+}
+cnn! {
+    /// CIFAR ResNet-20's stage 1: 3×3 on a 32×32 plane.
+    pub struct Plane32 { input: [16, 32, 32], conv: Conv2d(16, 3, padding = 1) }
+}
+cnn! {
+    /// CIFAR ResNet-20's first layer of stage 2: 3×3 of stride 2, 32×32 → 16×16.
+    pub struct CifarStride16 { input: [16, 32, 32], conv: Conv2d(32, 3, stride = 2, padding = 1) }
+}
+cnn! {
+    /// CIFAR ResNet-20's first layer of stage 3: 3×3 of stride 2, 16×16 → 8×8.
+    pub struct CifarStride8 { input: [32, 16, 16], conv: Conv2d(64, 3, stride = 2, padding = 1) }
+}
+cnn! {
+    /// CIFAR ResNet-20's stage 3 shortcut: 1×1 of stride 2, 16×16 → 8×8.
+    pub struct CifarShortcut8 { input: [32, 16, 16], conv: Conv2d(64, 1, stride = 2) }
+}
+cnn! {
     /// CIFAR ResNet-20's stage 3: 3×3 on an 8×8 plane.
     pub struct Plane8 { input: [64, 8, 8], conv: Conv2d(64, 3, padding = 1) }
 }
@@ -151,6 +179,13 @@ fn kernels(c: &mut Criterion) {
     layer::<Plane8>(c, "conv3x3", "c64_8x8_p1", flops::<Plane8>());
     layer::<Pointwise7>(c, "conv1x1", "c2048_512_7x7", flops::<Pointwise7>());
     layer::<Pointwise14>(c, "conv1x1", "c256_1024_14x14", flops::<Pointwise14>());
+    layer::<Shortcut28>(c, "conv1x1_s2", "c256_512_56x56", flops::<Shortcut28>());
+    layer::<Shortcut14>(c, "conv1x1_s2", "c512_1024_28x28", flops::<Shortcut14>());
+    layer::<CifarStem>(c, "cifar", "stem_c3_16_32x32", flops::<CifarStem>());
+    layer::<Plane32>(c, "cifar", "c16_32x32_p1", flops::<Plane32>());
+    layer::<CifarStride16>(c, "cifar", "s2_c16_32_32x32", flops::<CifarStride16>());
+    layer::<CifarStride8>(c, "cifar", "s2_c32_64_16x16", flops::<CifarStride8>());
+    layer::<CifarShortcut8>(c, "cifar", "1x1_s2_c32_64_16x16", flops::<CifarShortcut8>());
     layer::<Second>(c, "conv5x5", "c6_16_14x14", flops::<Second>());
     layer::<Strided>(c, "conv3x3_s2", "c64_128_56x56", flops::<Strided>());
     layer::<Strided14>(c, "conv3x3_s2", "c256_28x28", flops::<Strided14>());

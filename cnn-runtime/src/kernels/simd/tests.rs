@@ -125,6 +125,19 @@ spec!(WinogradChunks: 150 => 70, groups 1, in [1, 9, 11], out [1, 9, 11], kernel
 spec!(WinogradReuse: 100 => 80, groups 1, in [1, 10, 10], out [1, 10, 10], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
 spec!(WinogradWideOut: 24 => 40, groups 1, in [1, 12, 12], out [1, 12, 12], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
 spec!(WinogradDeep: 64 => 19, groups 1, in [1, 30, 30], out [1, 30, 30], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
+// Strided layers over planes of any size in the channel tile: planes in several pieces (their
+// sums do not fit the buffer at once), with input channels in several chunks, stride along the
+// width only.
+spec!(ChannelsStride2Pieces: 20 => 40, groups 1, in [1, 30, 41], out [1, 15, 21], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
+spec!(ChannelsStride2Chunks: 150 => 20, groups 1, in [1, 41, 19], out [1, 21, 10], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(ChannelsStrideW: 16 => 16, groups 1, in [1, 12, 30], out [1, 12, 15], kernel [1, 3, 3], stride [1, 1, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
+// Strided 1×1 layers, gathered into the flattened layer's panels: tiles that cross output
+// rows and a partial last one, strides 3 × 2, input channels in several
+// panels, stride along the height only.
+spec!(GatherWide: 40 => 20, groups 1, in [1, 15, 37], out [1, 8, 19], kernel [1, 1, 1], stride [1, 2, 2], pad [0, 0, 0], dil [1, 1, 1]);
+spec!(GatherMixed: 10 => 9, groups 1, in [1, 7, 20], out [1, 3, 10], kernel [1, 1, 1], stride [1, 3, 2], pad [0, 0, 0], dil [1, 1, 1], act Activation::LeakyRelu(0.1));
+spec!(GatherDeep: 300 => 17, groups 1, in [1, 20, 17], out [1, 10, 9], kernel [1, 1, 1], stride [1, 2, 2], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu);
+spec!(GatherStrideH: 12 => 10, groups 1, in [1, 9, 13], out [1, 5, 13], kernel [1, 1, 1], stride [1, 2, 1], pad [0, 0, 0], dil [1, 1, 1]);
 spec!(Stride2Even: 2 => 3, groups 1, in [1, 6, 8], out [1, 3, 4], kernel [1, 2, 2], stride [1, 2, 2], pad [0, 0, 0], dil [1, 1, 1]);
 
 fn values(n: usize, seed: u32) -> Vec<f32> {
@@ -269,6 +282,13 @@ fn simd_levels_equal_the_portable_code_on_awkward_sizes() {
         compare::<ChannelsGrouped>(),
         compare::<ChannelsWidePad>(),
         compare::<ChannelsNine>(),
+        compare::<ChannelsStride2Pieces>(),
+        compare::<ChannelsStride2Chunks>(),
+        compare::<ChannelsStrideW>(),
+        compare::<GatherWide>(),
+        compare::<GatherMixed>(),
+        compare::<GatherDeep>(),
+        compare::<GatherStrideH>(),
         compare::<WinogradEight>(),
         compare::<WinogradOdd>(),
         compare::<WinogradValid>(),
@@ -470,8 +490,34 @@ fn channel_tile_takes_what_it_claims() {
         assert!(!takes::<ThreeD>(lanes));
         assert!(!takes::<Depthwise>(lanes));
         assert!(!takes::<BlockedRows>(lanes));
+        // Strided windows whatever the plane, not strided 1×1 layers (gathered) nor windows
+        // of too few input values.
+        assert!(takes::<ChannelsStride2Pieces>(lanes));
+        assert!(takes::<ChannelsStride2Chunks>(lanes));
+        assert!(takes::<ChannelsStrideW>(lanes));
+        assert!(!takes::<GatherWide>(lanes));
+        assert!(!takes::<GatherDeep>(lanes));
+        assert!(!takes::<Stride2>(lanes));
     }
     assert!(takes::<ChannelsSeven>(16) && !takes::<ChannelsSeven>(8));
+}
+
+/// Strided 1×1 layers without padding, one plane deep, and only they, are gathered into the
+/// flattened layer's panels.
+#[test]
+fn gather_takes_strided_pointwise_layers() {
+    use super::Geometry;
+    fn takes<S: ConvSpec>() -> bool {
+        Geometry::of::<S>().gather
+    }
+    assert!(takes::<GatherWide>());
+    assert!(takes::<GatherMixed>());
+    assert!(takes::<GatherDeep>());
+    assert!(takes::<GatherStrideH>());
+    assert!(takes::<Stride2Pointwise>());
+    assert!(!takes::<Pointwise>());
+    assert!(!takes::<Stride2>());
+    assert!(!takes::<Stride2Even>());
 }
 
 /// The flattened depthwise path takes the small planes it is meant for at each vector width

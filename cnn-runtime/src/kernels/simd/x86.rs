@@ -501,7 +501,7 @@ unsafe fn conv<V: Lanes>(
         unsafe { channels::<V>(g, input, &mut weights, ep, output) };
         return;
     }
-    if let (true, Some(packed)) = (g.flat, packed) {
+    if let (true, Some(packed)) = (g.flat || g.gather, packed) {
         // SAFETY: forwarded from the caller.
         unsafe { pointwise::<V>(g, input, packed, ep, output) };
         return;
@@ -565,8 +565,14 @@ unsafe fn pointwise<V: Lanes>(
                 let c1 = (c0 + chunk).min(ipg);
                 // Lanes past the plane's end are copied as zeros.
                 for c in c0..c1 {
-                    let from = &x[c * g.in_plane + f..c * g.in_plane + f + n];
                     let to = &mut panel[(c - c0) * width..(c - c0 + 1) * width];
+                    if g.gather {
+                        let from = &x[c * g.in_plane..(c + 1) * g.in_plane];
+                        // SAFETY: the caller enables the instruction set.
+                        unsafe { gather::<V>(g, from, f, n, to) };
+                        continue;
+                    }
+                    let from = &x[c * g.in_plane + f..c * g.in_plane + f + n];
                     for v in 0..V::NV {
                         let lanes = n.saturating_sub(v * V::N).min(V::N);
                         // SAFETY: the caller enables the instruction set; the load reads
@@ -632,6 +638,50 @@ unsafe fn pointwise<V: Lanes>(
     }
 }
 
+/// Points `f..f + n` of a strided 1×1 layer's output plane (see `Geometry::gather`) from one
+/// input plane `from`: output point `(oh, ow)` reads input point `(oh sh, ow sw)`. Lanes `n..`
+/// of `to` are zeroed.
+///
+/// # Safety
+/// The instruction set is enabled.
+#[inline(always)]
+unsafe fn gather<V: Lanes>(g: &Geometry, from: &[f32], f: usize, n: usize, to: &mut [f32]) {
+    // The SIMD kernels take strides of 1 and 2 along the width (`conv_fused`).
+    let (sh, sw) = (g.stride.h, g.stride.w);
+    assert!(sw <= 2);
+    assert!(f + n <= g.out_plane && n <= to.len() && from.len() >= g.in_plane);
+    // The last output point's input lies inside the plane (PyTorch's output size).
+    assert!((g.rows_h - 1) * sh < g.in_h && (g.out_w - 1) * sw < g.in_w);
+    let mut k = 0;
+    while k < n {
+        // A run of points along one output row.
+        let (oh, ow) = ((f + k) / g.out_w, (f + k) % g.out_w);
+        let len = (g.out_w - ow).min(n - k);
+        let at = oh * sh * g.in_w + ow * sw;
+        let mut j = 0;
+        while j < len {
+            let m = (len - j).min(V::N);
+            let (src, dst) = (from[at + j * sw..].as_ptr(), to[k + j..].as_mut_ptr());
+            // SAFETY: lanes `0..m` read input points `at + (j + l) sw`, `l < m`, the last of
+            // them `(oh sh, (ow + j + m - 1) sw)`: inside the plane, as `ow + len <= out_w`
+            // (the assertions above); the loads read nothing past it (`load_even` reads
+            // elements `0..2m - 1`). The store writes `m` floats of `to` from `k + j`, inside
+            // it as `k + len <= n`.
+            unsafe {
+                let v = if sw == 1 {
+                    V::load(src, m)
+                } else {
+                    V::load_even(src, 0, m)
+                };
+                v.store(dst, m);
+            }
+            j += m;
+        }
+        k += len;
+    }
+    to[n..].fill(0.0);
+}
+
 /// `MR` output channels × `NV` vectors of points (`n` of them) of a flattened 1×1 layer, from
 /// a panel of `t.channels` input channels `width` floats apart, weights packed `[channel][MR]`.
 ///
@@ -673,8 +723,8 @@ unsafe fn panel_tile<V: Lanes, const MR: usize, const NV: usize>(
     }
 }
 
-/// Floats of a channel tile's partial sums, `[point][channel]`, for a whole plane and one block
-/// of output channels: fewer than 4 × 16 points × 3 × 16 channels (12 KiB, on the stack).
+/// Floats of a channel tile's partial sums, `[point][channel]`, for a piece of a plane and one
+/// block of output channels: 64 points × 3 × 16 channels (12 KiB, on the stack).
 const SUMS: usize = 3072;
 
 /// Floats of packed weights a channel tile reads per chunk of input channels (at least).
@@ -686,8 +736,9 @@ const CHANNEL_CHUNK: usize = 4 << 10;
 /// weights are loaded once (packed `[tap][input channel][output channel]`, the order
 /// [`super::pack_block`] gives a block) and each point's input value is broadcast into them.
 /// Every lane does work whatever the plane's shape; taps that read padding broadcast zero.
-/// The plane's sums go to a `[point][channel]` buffer between chunks of input channels, and to
-/// the output planes, transposed, after the last.
+/// The plane goes in pieces (the whole of it where it fits): a piece's sums go to a
+/// `[point][channel]` buffer between chunks of input channels, and to the output planes,
+/// transposed, after the last.
 ///
 /// # Safety
 /// The instruction set is enabled; the slices hold the shapes `g` describes, packed weights
@@ -702,9 +753,8 @@ unsafe fn channels<V: Lanes>(
 ) {
     let (ipg, opg, plane) = (g.in_per_group, g.out_per_group, g.out_plane);
     let taps = g.kernel.volume();
-    // `Geometry::by_channels` keeps the plane below 4 vectors, and a block has at most
-    // `V::CNV` vectors of channels.
-    assert!(plane < 4 * V::N && V::CNV <= 3 && V::N <= 16);
+    // A block has at most `V::CNV` vectors of channels.
+    assert!(V::CNV <= 3 && V::N <= 16 && V::CMR * V::CNV * V::N <= SUMS);
     let mut sums = [0.0f32; SUMS];
     for group in 0..g.groups {
         let x = &input[group * ipg * g.in_plane..(group + 1) * ipg * g.in_plane];
@@ -726,65 +776,87 @@ unsafe fn channels<V: Lanes>(
                 Weights::Packed(_) => (CHANNEL_CHUNK / (taps * nb)).max(64),
                 Weights::Unpacked(..) => (PACK / (taps * nb)).max(1),
             };
-            let mut c0 = 0;
-            while c0 < ipg {
-                let c1 = (c0 + chunk).min(ipg);
-                // The chunk's weights from its first channel's at the first tap, and the
-                // distance from one tap's to the next.
-                let (w, tap_step): (&[f32], usize) = match weights {
-                    Weights::Packed(p) => (
-                        &p[base + c0 * nb..base + ((taps - 1) * ipg + c1) * nb],
-                        ipg * nb,
-                    ),
-                    Weights::Unpacked(w, scratch) => {
-                        super::pack_block(&w[base..], &mut scratch[..], nb, ipg, taps, (c0, c1));
-                        (&scratch[..(c1 - c0) * taps * nb], (c1 - c0) * nb)
-                    }
-                };
-                let t = ChannelTile {
-                    channels: (c0, c1),
-                    tap_step,
-                    nb,
-                    first: c0 == 0,
-                    last: (c1 == ipg).then_some((&scale, &shift, ep.act)),
-                };
-                let mut f = 0;
-                while f < plane {
-                    let np = V::CMR.min(plane - f);
-                    let s = &mut sums[f * nb..(f + np) * nb];
-                    // SAFETY: the tile reads input planes `c0..c1` of the group from `x` and
-                    // their packed weights from `w`, and writes the sums of points `f..f + np`,
-                    // `nb` channels each, in `s`.
-                    unsafe {
-                        macro_rules! tile {
-                            ($mr:literal) => {
-                                match (nb.div_ceil(V::N), nb % V::N == 0) {
-                                    (1, false) => {
-                                        point_tile::<V, $mr, 1, true>(g, x, w, s, &t, f, np)
-                                    }
-                                    (1, true) => {
-                                        point_tile::<V, $mr, 1, false>(g, x, w, s, &t, f, np)
-                                    }
-                                    (2, _) => point_tile::<V, $mr, 2, false>(g, x, w, s, &t, f, np),
-                                    _ => point_tile::<V, $mr, 3, false>(g, x, w, s, &t, f, np),
-                                }
-                            };
+            // The plane in pieces whose sums fit `sums`: the whole plane where it fits, else
+            // whole tiles of points.
+            let most = SUMS / nb;
+            let piece = if plane <= most {
+                plane
+            } else {
+                most / V::CMR * V::CMR
+            };
+            let mut p0 = 0;
+            while p0 < plane {
+                let p1 = (p0 + piece).min(plane);
+                let mut c0 = 0;
+                while c0 < ipg {
+                    let c1 = (c0 + chunk).min(ipg);
+                    // The chunk's weights from its first channel's at the first tap, and the
+                    // distance from one tap's to the next.
+                    let (w, tap_step): (&[f32], usize) = match weights {
+                        Weights::Packed(p) => (
+                            &p[base + c0 * nb..base + ((taps - 1) * ipg + c1) * nb],
+                            ipg * nb,
+                        ),
+                        Weights::Unpacked(w, scratch) => {
+                            super::pack_block(
+                                &w[base..],
+                                &mut scratch[..],
+                                nb,
+                                ipg,
+                                taps,
+                                (c0, c1),
+                            );
+                            (&scratch[..(c1 - c0) * taps * nb], (c1 - c0) * nb)
                         }
-                        match V::CMR {
-                            9 => tile!(9),
-                            _ => tile!(6),
+                    };
+                    let t = ChannelTile {
+                        channels: (c0, c1),
+                        tap_step,
+                        nb,
+                        first: c0 == 0,
+                        last: (c1 == ipg).then_some((&scale, &shift, ep.act)),
+                    };
+                    let mut f = p0;
+                    while f < p1 {
+                        let np = V::CMR.min(p1 - f);
+                        let s = &mut sums[(f - p0) * nb..(f - p0 + np) * nb];
+                        // SAFETY: the tile reads input planes `c0..c1` of the group from `x`
+                        // and their packed weights from `w`, and writes the sums of points
+                        // `f..f + np`, `nb` channels each, in `s`.
+                        unsafe {
+                            macro_rules! tile {
+                                ($mr:literal) => {
+                                    match (nb.div_ceil(V::N), nb % V::N == 0) {
+                                        (1, false) => {
+                                            point_tile::<V, $mr, 1, true>(g, x, w, s, &t, f, np)
+                                        }
+                                        (1, true) => {
+                                            point_tile::<V, $mr, 1, false>(g, x, w, s, &t, f, np)
+                                        }
+                                        (2, _) => {
+                                            point_tile::<V, $mr, 2, false>(g, x, w, s, &t, f, np)
+                                        }
+                                        _ => point_tile::<V, $mr, 3, false>(g, x, w, s, &t, f, np),
+                                    }
+                                };
+                            }
+                            match V::CMR {
+                                9 => tile!(9),
+                                _ => tile!(6),
+                            }
                         }
+                        f += np;
                     }
-                    f += np;
+                    c0 = c1;
                 }
-                c0 = c1;
-            }
-            // The sums, epilogue applied, to the output planes.
-            for j in 0..nb {
-                let y = &mut output[(first + j) * plane..(first + j + 1) * plane];
-                for (i, out) in y.iter_mut().enumerate() {
-                    *out = sums[i * nb + j];
+                // The piece's sums, epilogue applied, to the output planes.
+                for j in 0..nb {
+                    let y = &mut output[(first + j) * plane + p0..(first + j) * plane + p1];
+                    for (i, out) in y.iter_mut().enumerate() {
+                        *out = sums[i * nb + j];
+                    }
                 }
+                p0 = p1;
             }
             co += nb;
         }
