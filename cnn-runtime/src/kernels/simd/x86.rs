@@ -560,6 +560,13 @@ unsafe fn pointwise<V: Lanes>(
         let mut f = 0;
         while f < plane {
             let n = width.min(plane - f);
+            // A strided layer's runs of input points, the same for every channel.
+            let mut runs = [Gathered::default(); GATHERED];
+            let count = if g.gather {
+                gather_runs(g, f, n, &mut runs)
+            } else {
+                0
+            };
             let mut c0 = 0;
             while c0 < ipg {
                 let c1 = (c0 + chunk).min(ipg);
@@ -569,7 +576,7 @@ unsafe fn pointwise<V: Lanes>(
                     if g.gather {
                         let from = &x[c * g.in_plane..(c + 1) * g.in_plane];
                         // SAFETY: the caller enables the instruction set.
-                        unsafe { gather::<V>(g, from, f, n, to) };
+                        unsafe { gather::<V>(from, &runs[..count], g.stride.w, n, to) };
                         continue;
                     }
                     let from = &x[c * g.in_plane + f..c * g.in_plane + f + n];
@@ -638,46 +645,73 @@ unsafe fn pointwise<V: Lanes>(
     }
 }
 
-/// Points `f..f + n` of a strided 1×1 layer's output plane (see `Geometry::gather`) from one
-/// input plane `from`: output point `(oh, ow)` reads input point `(oh sh, ow sw)`. Lanes `n..`
-/// of `to` are zeroed.
+/// Most runs of a tile of a strided 1×1 layer: one per point (rows of one point), at most
+/// `V::NV V::N` points.
+const GATHERED: usize = 48;
+
+/// A run of points of a strided 1×1 layer's tile along one output row: `len` points from
+/// place `to` of the panel's row, the first reading input point `at` of a plane, each next
+/// one the stride along the width further.
+#[derive(Clone, Copy, Default)]
+struct Gathered {
+    at: usize,
+    to: usize,
+    len: usize,
+}
+
+/// The runs of points `f..f + n` of a strided 1×1 layer's output plane (see
+/// `Geometry::gather`): output point `(oh, ow)` reads input point `(oh sh, ow sw)`. Returns
+/// how many it wrote to `runs`.
+fn gather_runs(g: &Geometry, f: usize, n: usize, runs: &mut [Gathered; GATHERED]) -> usize {
+    let (sh, sw) = (g.stride.h, g.stride.w);
+    assert!(f + n <= g.out_plane);
+    // The last output point's input lies inside the plane (PyTorch's output size).
+    assert!((g.rows_h - 1) * sh < g.in_h && (g.out_w - 1) * sw < g.in_w);
+    let (mut k, mut count) = (0, 0);
+    while k < n {
+        let (oh, ow) = ((f + k) / g.out_w, (f + k) % g.out_w);
+        let len = (g.out_w - ow).min(n - k);
+        runs[count] = Gathered {
+            at: oh * sh * g.in_w + ow * sw,
+            to: k,
+            len,
+        };
+        count += 1;
+        k += len;
+    }
+    count
+}
+
+/// One input plane's points of a strided 1×1 layer's tile, `runs` of them (see
+/// [`gather_runs`]; `sw` the stride along the width), into the panel's row `to`; lanes `n..`
+/// (past the last run) are zeroed.
 ///
 /// # Safety
 /// The instruction set is enabled.
 #[inline(always)]
-unsafe fn gather<V: Lanes>(g: &Geometry, from: &[f32], f: usize, n: usize, to: &mut [f32]) {
+unsafe fn gather<V: Lanes>(from: &[f32], runs: &[Gathered], sw: usize, n: usize, to: &mut [f32]) {
     // The SIMD kernels take strides of 1 and 2 along the width (`conv_fused`).
-    let (sh, sw) = (g.stride.h, g.stride.w);
-    assert!(sw <= 2);
-    assert!(f + n <= g.out_plane && n <= to.len() && from.len() >= g.in_plane);
-    // The last output point's input lies inside the plane (PyTorch's output size).
-    assert!((g.rows_h - 1) * sh < g.in_h && (g.out_w - 1) * sw < g.in_w);
-    let mut k = 0;
-    while k < n {
-        // A run of points along one output row.
-        let (oh, ow) = ((f + k) / g.out_w, (f + k) % g.out_w);
-        let len = (g.out_w - ow).min(n - k);
-        let at = oh * sh * g.in_w + ow * sw;
+    assert!(sw <= 2 && n <= to.len());
+    for r in runs {
+        assert!(r.at + (r.len - 1) * sw < from.len() && r.to + r.len <= n);
         let mut j = 0;
-        while j < len {
-            let m = (len - j).min(V::N);
-            let (src, dst) = (from[at + j * sw..].as_ptr(), to[k + j..].as_mut_ptr());
-            // SAFETY: lanes `0..m` read input points `at + (j + l) sw`, `l < m`, the last of
-            // them `(oh sh, (ow + j + m - 1) sw)`: inside the plane, as `ow + len <= out_w`
-            // (the assertions above); the loads read nothing past it (`load_even` reads
-            // elements `0..2m - 1`). The store writes `m` floats of `to` from `k + j`, inside
-            // it as `k + len <= n`.
+        while j < r.len {
+            let m = (r.len - j).min(V::N);
+            // SAFETY: lanes `0..m` read input points `at + (j + l) sw`, `l < m`, inside
+            // `from` as the last of the run is (asserted above); `load_even` reads elements
+            // `0..2m - 1` and no further. The store writes `m` floats of `to` from `to + j`,
+            // inside it as the run ends by `n`.
             unsafe {
+                let src = from.as_ptr().add(r.at + j * sw);
                 let v = if sw == 1 {
                     V::load(src, m)
                 } else {
                     V::load_even(src, 0, m)
                 };
-                v.store(dst, m);
+                v.store(to.as_mut_ptr().add(r.to + j), m);
             }
             j += m;
         }
-        k += len;
     }
     to[n..].fill(0.0);
 }
