@@ -477,7 +477,7 @@ pub(super) struct Geometry {
     /// A 1×1 layer of a larger stride without padding, one plane deep: where its weights come
     /// packed, it takes the flattened layer's tiles over panels gathered from every stride-th
     /// input point (ResNet shortcuts; on Zen 4, ResNet-50's of 56×56 and 28×28 ran in 2.07-2.15
-    /// ms against 2.65-2.73 in row tiles, ResNet-20's of 16×16 in 4.5 µs against 7.2).
+    /// ms against 2.65-3.16 in row tiles, ResNet-20's of 16×16 in 4.5 µs against 7.2).
     gather: bool,
     /// The layer takes the Winograd kernel where its weights come packed (see [`winograd`]).
     winograd: bool,
@@ -564,8 +564,9 @@ impl Geometry {
     /// larger than one point at a stride above 1, whatever the plane (the row tiles' strided
     /// loads cost a permutation each; on Zen 4, ResNet-20's two 3×3 layers of stride 2 ran in
     /// 30 and 29 µs in the channel tile against 42 and 48 µs in row tiles, ResNet-50's 28×28
-    /// and 14×14 ones in 1.12 and 2.19 ms against 1.52 and 2.59), in two dimensions, at least a vector of output channels per group, at least 128 input values
-    /// per output, and a window of at most 5 × 5 (so that a chunk of one input channel's
+    /// and 14×14 ones in 1.12 and 2.19 ms against 1.52 and 2.59), in two dimensions, at least
+    /// a vector of output channels per group, at least 128 input values per output, and a
+    /// window of at most 5 × 5 (so that a chunk of one input channel's
     /// weights fits the packing buffer). MobileNetV2 (width 0.5, 96×96) ran 5-8% faster with
     /// its 6×6 and 3×3 layers of 128 to 511 input values in the channel tile (Zen 4, tiles of
     /// 9 points) than without; 64 measured no faster than 128. (On a Xeon, with tiles of 8

@@ -109,9 +109,10 @@ spec!(ChannelsWidePad: 60 => 16, groups 1, in [1, 2, 3], out [1, 4, 5], kernel [
 // tile's bound is 128), output channels three vectors and a tail.
 spec!(ChannelsNine: 150 => 50, groups 1, in [1, 3, 3], out [1, 3, 3], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu6);
 // Layers the Winograd kernel takes (3×3, stride 1, 16 input and output channels or more, at
-// least 16 blocks of 2×2 outputs): one vector of blocks at AVX-512 and two at AVX2; odd sizes (blocks half
-// outside the plane) with tiles of 8, 4 and 1 output channels; no padding, padding 2, padding
-// along one axis; blocks that run across rows of blocks (two and 15 to a row), several passes.
+// least 16 blocks of 2×2 outputs): one vector of blocks at AVX-512 and two at AVX2; odd sizes
+// (blocks half outside the plane) with tiles of 8, 4 and 1 output channels; no padding,
+// padding 2, padding along one axis; blocks that run across rows of blocks (two and 15 to a
+// row), several passes.
 spec!(WinogradEight: 16 => 16, groups 1, in [1, 8, 8], out [1, 8, 8], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
 spec!(WinogradOdd: 17 => 21, groups 1, in [1, 9, 13], out [1, 9, 13], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::LeakyRelu(0.1));
 spec!(WinogradValid: 20 => 16, groups 1, in [1, 12, 19], out [1, 10, 17], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
@@ -132,8 +133,8 @@ spec!(ChannelsStride2Pieces: 20 => 40, groups 1, in [1, 30, 41], out [1, 15, 21]
 spec!(ChannelsStride2Chunks: 150 => 20, groups 1, in [1, 41, 19], out [1, 21, 10], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1]);
 spec!(ChannelsStrideW: 16 => 16, groups 1, in [1, 12, 30], out [1, 12, 15], kernel [1, 3, 3], stride [1, 1, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
 // Strided 1×1 layers, gathered into the flattened layer's panels: tiles that cross output
-// rows and a partial last one, strides 3 × 2, input channels in several
-// panels, stride along the height only.
+// rows and a partial last one, strides 3 × 2, input channels in several panels, stride along
+// the height only.
 spec!(GatherWide: 40 => 20, groups 1, in [1, 15, 37], out [1, 8, 19], kernel [1, 1, 1], stride [1, 2, 2], pad [0, 0, 0], dil [1, 1, 1]);
 spec!(GatherMixed: 10 => 9, groups 1, in [1, 7, 20], out [1, 3, 10], kernel [1, 1, 1], stride [1, 3, 2], pad [0, 0, 0], dil [1, 1, 1], act Activation::LeakyRelu(0.1));
 spec!(GatherDeep: 300 => 17, groups 1, in [1, 20, 17], out [1, 10, 9], kernel [1, 1, 1], stride [1, 2, 2], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu);
@@ -547,8 +548,8 @@ fn flat_depthwise_takes_small_planes() {
 }
 
 /// The Winograd kernel takes the 3×3 layers of stride 1 that fill a vector of blocks, with 16
-/// input and 16 output channels or more and rows of at most 1024, and no others; its packed weights are
-/// 16 per pair of channels.
+/// input and 16 output channels or more and rows of at most 1024, and no others; its packed
+/// weights are 16 per pair of channels.
 #[test]
 fn winograd_takes_what_it_claims() {
     fn takes<S: ConvSpec>() -> bool {
