@@ -122,6 +122,29 @@ cnn! {
     }
 }
 cnn! {
+    /// MobileNetV2 (width 0.5, 96×96), its first block: depthwise 3×3 on 16 channels, 48×48.
+    pub struct Depthwise48 { input: [16, 48, 48], conv: Conv2d(16, 3, padding = 1, groups = 16) }
+}
+cnn! {
+    /// MobileNetV2 (width 0.5, 96×96), stage 3's entry: depthwise 3×3, stride 2, 24×24 to 12×12.
+    pub struct Depthwise24Stride2 {
+        input: [96, 24, 24],
+        conv: Conv2d(96, 3, stride = 2, padding = 1, groups = 96),
+    }
+}
+cnn! {
+    /// MobileNetV2 (width 1.0, 224×224), stage 2: depthwise 3×3 on 144 channels, 56×56.
+    pub struct Depthwise56 { input: [144, 56, 56], conv: Conv2d(144, 3, padding = 1, groups = 144) }
+}
+cnn! {
+    /// MobileNetV2 (width 1.0, 224×224), stage 3: depthwise 3×3 on 192 channels, 28×28.
+    pub struct Depthwise28 { input: [192, 28, 28], conv: Conv2d(192, 3, padding = 1, groups = 192) }
+}
+cnn! {
+    /// MobileNetV2 (width 1.0, 224×224), stage 5: depthwise 3×3 on 576 channels, 14×14.
+    pub struct Depthwise14 { input: [576, 14, 14], conv: Conv2d(576, 3, padding = 1, groups = 576) }
+}
+cnn! {
     /// MobileNetV2's classifier: a matrix-vector product that reads 5 MB of weights.
     pub struct Classifier { input: [1280], fc: Linear(1000) }
 }
@@ -201,6 +224,16 @@ fn kernels(c: &mut Criterion) {
     layer::<Depthwise12>(c, "depthwise3x3", "c96_12x12", flops::<Depthwise12>());
     layer::<Depthwise6>(c, "depthwise3x3", "c288_6x6", flops::<Depthwise6>());
     layer::<Depthwise3>(c, "depthwise3x3", "c480_3x3", flops::<Depthwise3>());
+    layer::<Depthwise48>(c, "depthwise3x3", "c16_48x48", flops::<Depthwise48>());
+    layer::<Depthwise56>(c, "depthwise3x3", "c144_56x56", flops::<Depthwise56>());
+    layer::<Depthwise14>(c, "depthwise3x3", "c576_14x14", flops::<Depthwise14>());
+    layer::<Depthwise28>(c, "depthwise3x3", "c192_28x28", flops::<Depthwise28>());
+    layer::<Depthwise24Stride2>(
+        c,
+        "depthwise3x3_s2",
+        "c96_24x24",
+        flops::<Depthwise24Stride2>(),
+    );
     layer::<Depthwise6Stride2>(
         c,
         "depthwise3x3_s2",

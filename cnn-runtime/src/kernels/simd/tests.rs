@@ -91,6 +91,21 @@ spec!(DepthwiseOnePoint: 5 => 5, groups 5, in [1, 1, 1], out [1, 1, 1], kernel [
 spec!(DepthwiseOddStride2: 6 => 6, groups 6, in [1, 7, 9], out [1, 4, 5], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::LeakyRelu(0.1));
 spec!(DepthwiseTwelve: 8 => 8, groups 8, in [1, 12, 12], out [1, 12, 12], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
 spec!(DepthwiseFiveSix: 4 => 4, groups 4, in [1, 6, 7], out [1, 6, 7], kernel [1, 5, 5], stride [1, 1, 1], pad [0, 2, 2], dil [1, 1, 1]);
+// Depthwise layers with the channels in lanes (`x86::depthwise_interleaved`): channels in
+// whole vectors and a partial one, planes of one point and of a partial block of points,
+// stride 2 from odd sizes, stride along the height only, 5×5 windows (taps in two vectors at
+// AVX2), bands of rows (several per plane: strided, and 16×16 at AVX-512), dilation along the
+// height, padding wider than the window reaches.
+spec!(InterleavedSix: 40 => 40, groups 40, in [1, 6, 6], out [1, 6, 6], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
+spec!(InterleavedThree: 20 => 20, groups 20, in [1, 3, 3], out [1, 3, 3], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(InterleavedOnePoint: 16 => 16, groups 16, in [1, 1, 1], out [1, 1, 1], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(InterleavedStride2: 35 => 35, groups 35, in [1, 13, 11], out [1, 7, 6], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::LeakyRelu(0.1));
+spec!(InterleavedStrideH: 16 => 16, groups 16, in [1, 9, 10], out [1, 5, 10], kernel [1, 3, 3], stride [1, 2, 1], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(InterleavedFive: 17 => 17, groups 17, in [1, 6, 7], out [1, 6, 7], kernel [1, 5, 5], stride [1, 1, 1], pad [0, 2, 2], dil [1, 1, 1], act Activation::Relu);
+spec!(InterleavedBands: 24 => 24, groups 24, in [1, 60, 18], out [1, 30, 9], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
+spec!(InterleavedSixteen: 20 => 20, groups 20, in [1, 16, 16], out [1, 16, 16], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
+spec!(InterleavedDilated: 16 => 16, groups 16, in [1, 20, 9], out [1, 20, 9], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 2, 1], dil [1, 2, 1]);
+spec!(InterleavedWidePad: 16 => 16, groups 16, in [1, 2, 3], out [1, 4, 5], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 2, 2], dil [1, 1, 1]);
 spec!(BlockedRows: 160 => 9, groups 1, in [1, 40, 30], out [1, 40, 30], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
 spec!(BlockedColumns: 300 => 5, groups 1, in [1, 30, 30], out [1, 30, 30], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
 // Small planes with many output channels: the channel tile (output channels in lanes; planes
@@ -272,6 +287,16 @@ fn simd_levels_equal_the_portable_code_on_awkward_sizes() {
         compare::<DepthwiseOddStride2>(),
         compare::<DepthwiseTwelve>(),
         compare::<DepthwiseFiveSix>(),
+        compare::<InterleavedSix>(),
+        compare::<InterleavedThree>(),
+        compare::<InterleavedOnePoint>(),
+        compare::<InterleavedStride2>(),
+        compare::<InterleavedStrideH>(),
+        compare::<InterleavedFive>(),
+        compare::<InterleavedBands>(),
+        compare::<InterleavedSixteen>(),
+        compare::<InterleavedDilated>(),
+        compare::<InterleavedWidePad>(),
         compare::<BlockedRows>(),
         compare::<BlockedColumns>(),
         compare::<ChannelsSeven>(),
@@ -545,6 +570,36 @@ fn flat_depthwise_takes_small_planes() {
     }
     assert!(takes::<DepthwiseOddStride2>(16) && !takes::<DepthwiseOddStride2>(8));
     assert!(takes::<DepthwiseFiveSix>(16) && !takes::<DepthwiseFiveSix>(8));
+}
+
+/// The depthwise kernel with the channels in lanes takes the layers of a vector of channels or
+/// more on small planes, and the strided ones whose rows fill their vectors badly, at each
+/// vector width (its results are checked with the others above); it leaves the others to rows
+/// of vectors.
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn interleaved_depthwise_takes_small_planes() {
+    use super::{Geometry, x86::Interleaved};
+    fn takes<S: ConvSpec>(lanes: usize) -> bool {
+        Interleaved::of(&Geometry::of::<S>(), lanes).is_some()
+    }
+    // A stride-1 plane of more than 256 points; a strided one whose output rows are 16 wide.
+    spec!(LargePlane: 16 => 16, groups 16, in [1, 20, 20], out [1, 20, 20], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    spec!(FullRows: 16 => 16, groups 16, in [1, 40, 32], out [1, 20, 16], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1]);
+    // Rows too long for the buffer to hold a window's three.
+    spec!(LongRows: 16 => 16, groups 16, in [1, 9, 200], out [1, 5, 100], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1]);
+    for lanes in [8, 16] {
+        assert!(takes::<InterleavedSix>(lanes) && takes::<InterleavedThree>(lanes));
+        assert!(takes::<InterleavedOnePoint>(lanes) && takes::<InterleavedStride2>(lanes));
+        assert!(takes::<InterleavedStrideH>(lanes) && takes::<InterleavedFive>(lanes));
+        assert!(takes::<InterleavedBands>(lanes) && takes::<InterleavedSixteen>(lanes));
+        assert!(takes::<InterleavedDilated>(lanes) && takes::<InterleavedWidePad>(lanes));
+        assert!(!takes::<LargePlane>(lanes) && !takes::<FullRows>(lanes));
+        assert!(!takes::<LongRows>(lanes));
+        // Fewer channels than lanes, a channel multiplier, a 9×9 window.
+        assert!(!takes::<DepthwiseTiny>(lanes) && !takes::<DepthwiseMultiplier>(lanes));
+        assert!(!takes::<DepthwiseNine>(lanes));
+    }
 }
 
 /// The Winograd kernel takes the 3×3 layers of stride 1 that fill a vector of blocks, with 16

@@ -72,6 +72,9 @@ pub(super) trait Lanes: Copy {
     unsafe fn zip_low(first: Self, second: Self) -> Self;
     /// The second halves, in turn: `[f(N/2), s(N/2), ...]`.
     unsafe fn zip_high(first: Self, second: Self) -> Self;
+    /// Transposes the first `N` vectors as an `N × N` matrix: lane `j` of vector `i` becomes
+    /// lane `i` of vector `j` (the vectors from `N` on, at AVX2, are left as they are).
+    unsafe fn transpose(v: &mut [Self; 16]);
     /// The sum of the lanes.
     unsafe fn sum(self) -> f32;
     /// `max(self, 0)`, NaN kept.
@@ -209,6 +212,45 @@ impl Lanes for Zmm {
             let high =
                 _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
             Zmm(_mm512_permutex2var_ps(first.0, high, second.0))
+        }
+    }
+    #[inline(always)]
+    unsafe fn transpose(v: &mut [Self; 16]) {
+        // SAFETY (whole body): the caller enables AVX-512F. (Loops over constant bounds, not
+        // closures: see `panel_tile`.)
+        unsafe {
+            // Pairs of rows zipped within each 128-bit block, then quads: vector `4 g + c`
+            // holds, in block `b`, column `4 b + c` of rows `4 g..4 g + 4`.
+            let mut t = [_mm512_setzero_ps(); 16];
+            for i in 0..8 {
+                t[2 * i] = _mm512_unpacklo_ps(v[2 * i].0, v[2 * i + 1].0);
+                t[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i].0, v[2 * i + 1].0);
+            }
+            let mut u = t;
+            for i in 0..4 {
+                u[4 * i] = _mm512_shuffle_ps::<0x44>(t[4 * i], t[4 * i + 2]);
+                u[4 * i + 1] = _mm512_shuffle_ps::<0xEE>(t[4 * i], t[4 * i + 2]);
+                u[4 * i + 2] = _mm512_shuffle_ps::<0x44>(t[4 * i + 1], t[4 * i + 3]);
+                u[4 * i + 3] = _mm512_shuffle_ps::<0xEE>(t[4 * i + 1], t[4 * i + 3]);
+            }
+            // Then the 4 × 4 blocks of each column `c` of a quad transposed: output row
+            // `4 b + c` is block `b` of vectors `c`, `4 + c`, `8 + c`, `12 + c`.
+            for c in 0..4 {
+                let (a, b) = (u[c], u[4 + c]);
+                let (d, e) = (u[8 + c], u[12 + c]);
+                let (low_ab, high_ab) = (
+                    _mm512_shuffle_f32x4::<0x44>(a, b),
+                    _mm512_shuffle_f32x4::<0xEE>(a, b),
+                );
+                let (low_de, high_de) = (
+                    _mm512_shuffle_f32x4::<0x44>(d, e),
+                    _mm512_shuffle_f32x4::<0xEE>(d, e),
+                );
+                v[c] = Zmm(_mm512_shuffle_f32x4::<0x88>(low_ab, low_de));
+                v[4 + c] = Zmm(_mm512_shuffle_f32x4::<0xDD>(low_ab, low_de));
+                v[8 + c] = Zmm(_mm512_shuffle_f32x4::<0x88>(high_ab, high_de));
+                v[12 + c] = Zmm(_mm512_shuffle_f32x4::<0xDD>(high_ab, high_de));
+            }
         }
     }
     #[inline(always)]
@@ -396,6 +438,30 @@ impl Lanes for Ymm {
                 _mm256_unpackhi_ps(first.0, second.0),
             );
             Ymm(_mm256_permute2f128_ps::<0x31>(low, high))
+        }
+    }
+    #[inline(always)]
+    unsafe fn transpose(v: &mut [Self; 16]) {
+        // SAFETY (whole body): the caller enables AVX.
+        unsafe {
+            // As at AVX-512 (`Zmm::transpose`), with two 128-bit blocks: vector `4 g + c`
+            // holds, in block `b`, column `4 b + c` of rows `4 g..4 g + 4`.
+            let mut t = [_mm256_setzero_ps(); 8];
+            for i in 0..4 {
+                t[2 * i] = _mm256_unpacklo_ps(v[2 * i].0, v[2 * i + 1].0);
+                t[2 * i + 1] = _mm256_unpackhi_ps(v[2 * i].0, v[2 * i + 1].0);
+            }
+            let mut u = t;
+            for i in 0..2 {
+                u[4 * i] = _mm256_shuffle_ps::<0x44>(t[4 * i], t[4 * i + 2]);
+                u[4 * i + 1] = _mm256_shuffle_ps::<0xEE>(t[4 * i], t[4 * i + 2]);
+                u[4 * i + 2] = _mm256_shuffle_ps::<0x44>(t[4 * i + 1], t[4 * i + 3]);
+                u[4 * i + 3] = _mm256_shuffle_ps::<0xEE>(t[4 * i + 1], t[4 * i + 3]);
+            }
+            for c in 0..4 {
+                v[c] = Ymm(_mm256_permute2f128_ps::<0x20>(u[c], u[4 + c]));
+                v[4 + c] = Ymm(_mm256_permute2f128_ps::<0x31>(u[c], u[4 + c]));
+            }
         }
     }
     #[inline(always)]
@@ -1719,6 +1785,10 @@ unsafe fn depthwise<V: Lanes>(
         return false;
     }
     // SAFETY: forwarded from the caller.
+    if unsafe { depthwise_interleaved::<V>(g, input, weight, ep, output) } {
+        return true;
+    }
+    // SAFETY: forwarded from the caller.
     if unsafe { depthwise_flat::<V>(g, input, weight, ep, output) } {
         return true;
     }
@@ -1832,6 +1902,256 @@ unsafe fn depthwise<V: Lanes>(
         }
     }
     true
+}
+
+/// Floats of the buffer of [`depthwise_interleaved`]: a band of padded rows whose points are
+/// each a vector of channels (16 KiB).
+const INTERLEAVED: usize = 4096;
+
+/// How [`depthwise_interleaved`] walks a layer: bands of `band` output rows, each reading
+/// `(band - 1) s.h + span` padded rows of `row` floats (a vector of channels per padded point).
+pub(super) struct Interleaved {
+    row: usize,
+    span: usize,
+    band: usize,
+}
+
+impl Interleaved {
+    /// The bands of a depthwise layer (channel multiplier 1) of a 3×3 or 5×5 window with
+    /// `lanes`-lane vectors, if it has a vector of channels or more, a band of its padded rows
+    /// fits the buffer, and its rows of vectors would run slower: an output plane of at most 256
+    /// points, or a strided layer whose output rows leave a quarter of their vectors' lanes
+    /// idle or more. On Zen 4 at AVX-512, MobileNetV2's layers (3×3) ran in 0.4-0.65 of the
+    /// time of rows of vectors on planes of 3×3 to 14×14 and strided ones to 12×12, 0.8 from
+    /// 48×48 to 24×24; even at 24×24, slower from 28×28 (1.1-1.2) and 48×48 (1.3); at AVX2 in
+    /// 0.5-0.9 up to 14×14, 2 at 24×24, whose rows fill their vectors.
+    pub(super) fn of(g: &Geometry, lanes: usize) -> Option<Interleaved> {
+        let (k, s, p, d) = (g.kernel, g.stride, g.padding, g.dilation);
+        let idle = 4 * g.out_w <= 3 * g.out_w.next_multiple_of(lanes);
+        if g.in_per_group != 1
+            || g.out_per_group != 1
+            || g.in_d != 1
+            || g.rows_d != 1
+            || k.d != 1
+            || !matches!(k.h * k.w, 9 | 25)
+            || g.groups < lanes
+            || !(g.out_plane <= 256 || (s.h * s.w > 1 && idle))
+        {
+            return None;
+        }
+        let row = (g.in_w + 2 * p.w) * lanes;
+        let span = (k.h - 1) * d.h + 1;
+        let capacity = INTERLEAVED / row;
+        (capacity >= span).then(|| Interleaved {
+            row,
+            span,
+            band: (capacity - span) / s.h + 1,
+        })
+    }
+}
+
+/// A depthwise layer (see [`Interleaved::of`]) with the channels in lanes, if it takes it: for
+/// each vector of channels, a band of the padded input rows is transposed, a block of a vector
+/// of points at a time, into a buffer of `[point][channel]` (the padding zeros), and the taps'
+/// weights into a vector each; then every tap of every output point is one load and one
+/// multiply-add of whole vectors, four points at a time, and each block of a vector of output
+/// points is transposed back and stored to the channels' planes. No lane idles on a plane's
+/// edges, whatever its size or stride. Returns `false` (and does nothing) for the layers it
+/// does not take.
+///
+/// # Safety
+/// The instruction set is enabled; the slices hold the shapes `g` describes.
+#[inline(always)]
+unsafe fn depthwise_interleaved<V: Lanes>(
+    g: &Geometry,
+    input: &[f32],
+    weight: &[f32],
+    ep: &Epilogue<'_>,
+    output: &mut [f32],
+) -> bool {
+    let Some(l) = Interleaved::of(g, V::N) else {
+        return false;
+    };
+    assert!(input.len() >= g.groups * g.in_plane && output.len() >= g.groups * g.out_plane);
+    // SAFETY: forwarded from the caller; the slices were checked.
+    unsafe {
+        match g.kernel.h * g.kernel.w {
+            9 => interleaved::<V, 9>(g, &l, input, weight, ep, output),
+            _ => interleaved::<V, 25>(g, &l, input, weight, ep, output),
+        }
+    }
+    true
+}
+
+/// The epilogue's scale and shift ([`Epilogue::channel`]) of channels `c0..c0 + m` (`m <=
+/// N`), a lane each, zero past `m`.
+///
+/// # Safety
+/// The instruction set is enabled.
+#[inline(always)]
+unsafe fn channel_vectors<V: Lanes>(ep: &Epilogue<'_>, c0: usize, m: usize) -> (V, V) {
+    // (A function, not a closure: see `depthwise_flat`.)
+    #[inline(always)]
+    unsafe fn lanes<V: Lanes>(values: &[f32]) -> V {
+        // SAFETY: the caller enables the instruction set; the load reads `values` only.
+        unsafe { V::load(values.as_ptr(), values.len()) }
+    }
+    // SAFETY: forwarded from the caller; each load reads the `m` channels' values only.
+    unsafe {
+        let bias = match ep.bias {
+            Some(b) => lanes::<V>(&b[c0..c0 + m]),
+            None => V::splat(0.0),
+        };
+        match ep.norm {
+            Some(n) => {
+                let scale = lanes::<V>(&n.scale[c0..c0 + m]);
+                let mean = lanes::<V>(&n.mean[c0..c0 + m]);
+                let shift = lanes::<V>(&n.shift[c0..c0 + m]);
+                (scale, bias.sub(mean).fma(scale, shift))
+            }
+            None => (V::splat(1.0), bias),
+        }
+    }
+}
+
+/// [`depthwise_interleaved`] for a window of `T` taps.
+///
+/// # Safety
+/// The instruction set is enabled; `input` and `output` hold the layer's planes, `weight`
+/// `T` weights per channel; `l` is the layer's [`Interleaved`].
+#[inline(always)]
+unsafe fn interleaved<V: Lanes, const T: usize>(
+    g: &Geometry,
+    l: &Interleaved,
+    input: &[f32],
+    weight: &[f32],
+    ep: &Epilogue<'_>,
+    output: &mut [f32],
+) {
+    let (k, s, p, d) = (g.kernel, g.stride, g.padding, g.dilation);
+    assert!(k.h * k.w == T && weight.len() >= g.groups * T);
+    // Tap `(kh, kw)` of the output point whose window starts at `base` reads the point at
+    // `base + offsets[kh k.w + kw]`.
+    let mut offsets = [0usize; T];
+    for kh in 0..k.h {
+        for kw in 0..k.w {
+            offsets[kh * k.w + kw] = kh * d.h * l.row + kw * d.w * V::N;
+        }
+    }
+    let wide = g.in_w + 2 * p.w;
+    // The padding columns are written once, as zeros: every band writes the same columns.
+    let mut buf = Aligned([MaybeUninit::uninit(); INTERLEAVED]);
+    let rows = (l.band.min(g.rows_h) - 1) * s.h + l.span;
+    let bp = zeroed(&mut buf.0, rows * l.row).as_mut_ptr();
+    // Where each input point of a band goes in the buffer, and where each output point's
+    // window starts, from the band's first input row and first output point (the same for
+    // every band and every vector of channels). A band's points fit the buffer, and so do
+    // these tables (a point is a vector of at least 8 floats).
+    let (band_in, band_out) = (rows.min(g.in_h) * g.in_w, l.band.min(g.rows_h) * g.out_w);
+    assert!(band_in <= INTERLEAVED / 8 && band_out <= INTERLEAVED / 8);
+    let (mut into, mut from) = ([0u16; INTERLEAVED / 8], [0u16; INTERLEAVED / 8]);
+    for (e, to) in into.iter_mut().enumerate().take(band_in) {
+        *to = (((e / g.in_w) * wide + e % g.in_w + p.w) * V::N) as u16;
+    }
+    for (e, to) in from.iter_mut().enumerate().take(band_out) {
+        *to = (((e / g.out_w) * s.h * wide + (e % g.out_w) * s.w) * V::N) as u16;
+    }
+    let mut c0 = 0;
+    while c0 < g.groups {
+        let m = (g.groups - c0).min(V::N);
+        // SAFETY (whole body): loads read the `m` channels' planes, weights and epilogue only
+        // (the lanes of the others masked off); the buffer's reads and writes stay inside the
+        // band's `(band - 1) s.h + span` rows of `l.row` floats, which fit it (`of`); output
+        // stores write the `m` channels' planes only.
+        unsafe {
+            // Each tap's weights, a vector of the channels'.
+            let mut w = [V::splat(0.0); T];
+            for t0 in (0..T).step_by(V::N) {
+                let len = (T - t0).min(V::N);
+                let mut v = [V::splat(0.0); 16];
+                for (c, v) in v.iter_mut().enumerate().take(V::N) {
+                    let at = weight.as_ptr().wrapping_add((c0 + c) * T + t0);
+                    *v = V::load(at, if c < m { len } else { 0 });
+                }
+                V::transpose(&mut v);
+                for (j, v) in v.iter().enumerate().take(len) {
+                    w[t0 + j] = *v;
+                }
+            }
+            let (scale, shift) = channel_vectors::<V>(ep, c0, m);
+            let x = input.as_ptr().add(c0 * g.in_plane);
+            let y = output.as_mut_ptr().add(c0 * g.out_plane);
+            let mut o0 = 0;
+            while o0 < g.rows_h {
+                let o1 = (o0 + l.band).min(g.rows_h);
+                // Padded rows `r0..r1` in the buffer, input rows `i0..i1` among them.
+                let (r0, r1) = (o0 * s.h, (o1 - 1) * s.h + l.span);
+                for r in r0..r1 {
+                    if r < p.h || r >= p.h + g.in_h {
+                        for j in (0..l.row).step_by(V::N) {
+                            V::splat(0.0).store(bp.add((r - r0) * l.row + j), V::N);
+                        }
+                    }
+                }
+                let (i0, i1) = (r0.max(p.h) - p.h, r1.min(p.h + g.in_h).saturating_sub(p.h));
+                let (start, end) = (i0 * g.in_w, i1 * g.in_w);
+                let first = (i0 + p.h - r0) * l.row;
+                let mut q = start;
+                while q < end {
+                    let n = (end - q).min(V::N);
+                    let mut v = [V::splat(0.0); 16];
+                    for (c, v) in v.iter_mut().enumerate().take(V::N) {
+                        let at = x.wrapping_add(c * g.in_plane + q);
+                        *v = V::load(at, if c < m { n } else { 0 });
+                    }
+                    V::transpose(&mut v);
+                    let into = &into[q - start..];
+                    for (j, v) in v.iter().enumerate().take(V::N) {
+                        if j < n {
+                            v.store(bp.add(first + into[j] as usize), V::N);
+                        }
+                    }
+                    q += n;
+                }
+                // Output points `o0 out_w..o1 out_w`, a vector of them at a time.
+                let (start, end) = (o0 * g.out_w, o1 * g.out_w);
+                let mut q = start;
+                while q < end {
+                    let n = (end - q).min(V::N);
+                    // Where each point's window starts (the last point's for the lanes past
+                    // `n`: computed, never stored).
+                    let mut base = [0usize; 16];
+                    for (j, b) in base.iter_mut().enumerate().take(V::N) {
+                        *b = from[(q + j).min(end - 1) - start] as usize;
+                    }
+                    let mut v = [V::splat(0.0); 16];
+                    for j0 in (0..V::N).step_by(4) {
+                        if j0 < n {
+                            let mut acc = [V::splat(0.0); 4];
+                            for (t, &off) in offsets.iter().enumerate() {
+                                for (a, &b) in acc.iter_mut().zip(&base[j0..j0 + 4]) {
+                                    *a = V::load(bp.add(b + off), V::N).fma(w[t], *a);
+                                }
+                            }
+                            for (j, a) in acc.iter().enumerate() {
+                                v[j0 + j] = a.fma(scale, shift).activate(ep.act);
+                            }
+                        }
+                    }
+                    V::transpose(&mut v);
+                    for (c, v) in v.iter().enumerate().take(V::N) {
+                        v.store(
+                            y.wrapping_add(c * g.out_plane + q),
+                            if c < m { n } else { 0 },
+                        );
+                    }
+                    q += n;
+                }
+                o0 = o1;
+            }
+        }
+        c0 += m;
+    }
 }
 
 /// Floats of the stack buffer of [`depthwise_flat`]: two sets of [`FLAT_CHANNELS`] slots, each
@@ -2485,6 +2805,11 @@ unsafe fn winograd_passes<V: Lanes, const NV: usize>(
         }
     }
 }
+
+/// A buffer on a cache line's boundary: vectors loaded from it at multiples of 16 floats do
+/// not straddle two lines.
+#[repr(C, align(64))]
+struct Aligned<const N: usize>([MaybeUninit<f32>; N]);
 
 /// The first `len` values of `buffer`, set to zero.
 fn zeroed(buffer: &mut [MaybeUninit<f32>], len: usize) -> &mut [f32] {
