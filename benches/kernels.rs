@@ -149,6 +149,34 @@ cnn! {
     pub struct Classifier { input: [1280], fc: Linear(1000) }
 }
 cnn! {
+    /// MobileNetV2 (width 0.5, 96×96): its stem, 3 → 16 channels, stride 2.
+    pub struct MobileStem { input: [3, 96, 96], conv: Conv2d(16, 3, stride = 2, padding = 1) }
+}
+cnn! {
+    /// MobileNetV2 (width 0.5, 96×96), stage 2: expansion on a 24×24 plane.
+    pub struct Expand24 { input: [16, 24, 24], conv: Conv2d(96, 1) }
+}
+cnn! {
+    /// MobileNetV2 (width 0.5, 96×96), stage 2: projection on a 24×24 plane.
+    pub struct Project24 { input: [96, 24, 24], conv: Conv2d(16, 1) }
+}
+cnn! {
+    /// MobileNetV2 (width 0.5, 96×96), stage 4: expansion on a 6×6 plane.
+    pub struct Expand6 { input: [48, 6, 6], conv: Conv2d(288, 1) }
+}
+cnn! {
+    /// MobileNetV2 (width 0.5, 96×96), stage 4: projection on a 6×6 plane.
+    pub struct Project6 { input: [288, 6, 6], conv: Conv2d(48, 1) }
+}
+cnn! {
+    /// MobileNetV2 (width 0.5, 96×96), stage 6: expansion on a 3×3 plane.
+    pub struct Expand3 { input: [80, 3, 3], conv: Conv2d(480, 1) }
+}
+cnn! {
+    /// MobileNetV2 (width 0.5, 96×96): its last convolution, 160 → 1280 channels on 3×3.
+    pub struct Last3 { input: [160, 3, 3], conv: Conv2d(1280, 1) }
+}
+cnn! {
     /// ResNet's pool after the stem.
     pub struct MaxPool { input: [64, 112, 112], pool: MaxPool2d(3, 2, 1) }
 }
@@ -240,6 +268,13 @@ fn kernels(c: &mut Criterion) {
         "c288_6x6",
         flops::<Depthwise6Stride2>(),
     );
+    layer::<MobileStem>(c, "mobilenet", "stem_c3_16_96x96_s2", flops::<MobileStem>());
+    layer::<Expand24>(c, "mobilenet", "1x1_c16_96_24x24", flops::<Expand24>());
+    layer::<Project24>(c, "mobilenet", "1x1_c96_16_24x24", flops::<Project24>());
+    layer::<Expand6>(c, "mobilenet", "1x1_c48_288_6x6", flops::<Expand6>());
+    layer::<Project6>(c, "mobilenet", "1x1_c288_48_6x6", flops::<Project6>());
+    layer::<Expand3>(c, "mobilenet", "1x1_c80_480_3x3", flops::<Expand3>());
+    layer::<Last3>(c, "mobilenet", "1x1_c160_1280_3x3", flops::<Last3>());
     layer::<Classifier>(c, "linear", "1280_1000", flops::<Classifier>());
     let bytes = Throughput::Bytes(4 * MaxPool::INPUT_LEN as u64);
     layer::<MaxPool>(c, "maxpool3x3_s2", "c64_112x112", bytes);
