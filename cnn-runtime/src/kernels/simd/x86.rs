@@ -1921,10 +1921,10 @@ impl Interleaved {
     /// `lanes`-lane vectors, if it has a vector of channels or more, a band of its padded rows
     /// fits the buffer, and its rows of vectors would run slower: an output plane of at most 256
     /// points, or a strided layer whose output rows leave a quarter of their vectors' lanes
-    /// idle or more. On Zen 4 at AVX-512, MobileNetV2's layers (3×3) ran in 0.4-0.65 of the
-    /// time of rows of vectors on planes of 3×3 to 14×14 and strided ones to 12×12, 0.8 from
-    /// 48×48 to 24×24; even at 24×24, slower from 28×28 (1.1-1.2) and 48×48 (1.3); at AVX2 in
-    /// 0.5-0.9 up to 14×14, 2 at 24×24, whose rows fill their vectors.
+    /// idle or more. On Zen 4 at AVX-512, MobileNetV2's layers (3×3) ran in 0.4-0.7 of the
+    /// time of rows of vectors on planes of 3×3 to 14×14, 0.26-0.67 strided to 3×3 and 12×12,
+    /// 0.8 from 48×48 to 24×24; even at 24×24, slower at 28×28 (1.1-1.2) and 48×48 (1.3-1.5);
+    /// at AVX2 in 0.5-0.9 up to 14×14, 2 at 24×24, whose rows fill their vectors.
     pub(super) fn of(g: &Geometry, lanes: usize) -> Option<Interleaved> {
         let (k, s, p, d) = (g.kernel, g.stride, g.padding, g.dilation);
         let idle = 4 * g.out_w <= 3 * g.out_w.next_multiple_of(lanes);
@@ -2086,8 +2086,10 @@ unsafe fn interleaved<V: Lanes, const T: usize>(
                 let o1 = (o0 + l.band).min(g.rows_h);
                 // Padded rows `r0..r1` in the buffer, input rows `i0..i1` among them.
                 let (r0, r1) = (o0 * s.h, (o1 - 1) * s.h + l.span);
+                // The rows of padding in a band hold zeros (as the buffer starts) unless an
+                // earlier band wrote input rows there: a layer of one band never rewrites them.
                 for r in r0..r1 {
-                    if r < p.h || r >= p.h + g.in_h {
+                    if l.band < g.rows_h && (r < p.h || r >= p.h + g.in_h) {
                         for j in (0..l.row).step_by(V::N) {
                             V::splat(0.0).store(bp.add((r - r0) * l.row + j), V::N);
                         }
