@@ -642,11 +642,13 @@ unsafe fn pointwise<V: Lanes>(
                 // A strided layer's panel is gathered here; a flattened layer's is filled by
                 // its first tile of output channels as it reads the input (so that the loads
                 // from the input planes overlap multiply-adds).
-                for c in (c0..c1).take_while(|_| g.gather) {
-                    let to = &mut panel[(c - c0) * width..(c - c0 + 1) * width];
-                    let from = &x[c * g.in_plane..(c + 1) * g.in_plane];
-                    // SAFETY: the caller enables the instruction set.
-                    unsafe { gather::<V>(from, &runs[..count], g.stride.w, n, to) };
+                if g.gather {
+                    for c in c0..c1 {
+                        let to = &mut panel[(c - c0) * width..(c - c0 + 1) * width];
+                        let from = &x[c * g.in_plane..(c + 1) * g.in_plane];
+                        // SAFETY: the caller enables the instruction set.
+                        unsafe { gather::<V>(from, &runs[..count], g.stride.w, n, to) };
+                    }
                 }
                 let mut co = 0;
                 while co < opg {
@@ -2828,34 +2830,13 @@ unsafe fn winograd_passes<V: Lanes, const NV: usize>(
                         // many rows of `mr` weights, `y` `mr` rows of `width` products (as
                         // `panel_tile` asserts).
                         unsafe {
+                            let panel = Panel::Filled(panel);
                             match mr {
-                                8 if V::MR >= 8 => panel_tile::<V, 8, NV>(
-                                    Panel::Filled(panel),
-                                    width,
-                                    wp,
-                                    y,
-                                    width,
-                                    &plain,
-                                    n,
-                                ),
-                                4 => panel_tile::<V, 4, NV>(
-                                    Panel::Filled(panel),
-                                    width,
-                                    wp,
-                                    y,
-                                    width,
-                                    &plain,
-                                    n,
-                                ),
-                                1 => panel_tile::<V, 1, NV>(
-                                    Panel::Filled(panel),
-                                    width,
-                                    wp,
-                                    y,
-                                    width,
-                                    &plain,
-                                    n,
-                                ),
+                                8 if V::MR >= 8 => {
+                                    panel_tile::<V, 8, NV>(panel, width, wp, y, width, &plain, n)
+                                }
+                                4 => panel_tile::<V, 4, NV>(panel, width, wp, y, width, &plain, n),
+                                1 => panel_tile::<V, 1, NV>(panel, width, wp, y, width, &plain, n),
                                 _ => unreachable!(
                                     "tile_width gives 8, 4 or 1 channels, at most V::MR"
                                 ),
