@@ -606,8 +606,8 @@ const PANEL: usize = 6144;
 /// one contiguous panel, which every tile of output channels then reads from the level-1
 /// cache (the input planes lie a plane apart, each channel on other pages). The first tile of
 /// output channels copies the columns as it multiplies them (a copy of its own, before the
-/// tiles, waited on the input's cache misses: ResNet-50's 256 → 64 layer on 56×56 took 8%
-/// longer, MobileNetV2's 96 → 16 on 24×24 12%); a strided layer's are gathered first.
+/// tiles, waited on the input's cache misses: ResNet-50's 256 → 64 layer on 56×56 took 9%
+/// longer, MobileNetV2's 96 → 16 on 24×24 14%); a strided layer's are gathered first.
 ///
 /// # Safety
 /// The instruction set is enabled; the slices hold the shapes `g` describes, `packed` the
