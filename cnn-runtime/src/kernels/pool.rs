@@ -276,9 +276,7 @@ fn adaptive<const MAX: bool>(
         let count = i.volume() as f32;
         for (x, y) in planes {
             y[0] = if MAX {
-                x.iter().fold(f32::NEG_INFINITY, |acc, &v| {
-                    if v > acc || v.is_nan() { v } else { acc }
-                })
+                x.iter().fold(f32::NEG_INFINITY, |m, &v| max_nan(m, v))
             } else {
                 x.iter().fold(0.0, |acc, &v| acc + v) / count
             };
@@ -296,11 +294,7 @@ fn adaptive<const MAX: bool>(
                     for xd in d0..d1 {
                         for xh in h0..h1 {
                             for &v in &x[(xd * i.h + xh) * i.w..][w0..w1] {
-                                if !MAX {
-                                    acc += v;
-                                } else if v > acc || v.is_nan() {
-                                    acc = v;
-                                }
+                                acc = if MAX { max_nan(acc, v) } else { acc + v };
                             }
                         }
                     }
