@@ -348,7 +348,7 @@ pub fn steps(nodes: &[Node], plan: &Plan) -> Steps {
                     (Some(quote!({ #pair dst.copy_from_slice(src); })), b)
                 };
                 let pair = bind_pair(other, step.dst, None);
-                quote!(#copy { #pair __cnn::add(dst, src); __cnn::activate(dst, #act); })
+                quote!(#copy { #pair __cnn::add(dst, src, #act); })
             }
             StepKind::Concat { node } => {
                 let mut start = 0;

@@ -124,11 +124,50 @@ pub fn linear_at<const IN: usize, const OUT: usize>(
     activate(&mut y[..OUT], act);
 }
 
-/// `dst += src`, elementwise (a residual connection).
+/// `dst = act(dst + src)`, elementwise (a residual connection and the activation after it),
+/// in one pass over the two.
 #[inline(never)]
-pub fn add(dst: &mut [f32], src: &[f32]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d += s;
+pub fn add(dst: &mut [f32], src: &[f32], act: Activation) {
+    #[cfg(target_arch = "x86_64")]
+    if super::level() >= super::Level::Avx2 {
+        // SAFETY: the processor has AVX2 and FMA (the level says so).
+        unsafe { add_avx2(dst, src, act) };
+        return;
+    }
+    add_then(dst, src, act);
+}
+
+/// [`add`] compiled for AVX2 (eight lanes; the portable build's vectors have four).
+///
+/// # Safety
+/// The processor has AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn add_avx2(dst: &mut [f32], src: &[f32], act: Activation) {
+    add_then(dst, src, act);
+}
+
+/// [`add`] for the instruction set of its caller: the piecewise-linear activations in the same
+/// loop, the others after it.
+#[inline(always)]
+fn add_then(dst: &mut [f32], src: &[f32], act: Activation) {
+    let pairs = dst.iter_mut().zip(src);
+    match act {
+        Activation::Identity => pairs.for_each(|(d, s)| *d += s),
+        // As in `activate`: a comparison, so that a NaN stays NaN.
+        Activation::Relu => pairs.for_each(|(d, s)| {
+            let v = *d + s;
+            *d = if v < 0.0 { 0.0 } else { v };
+        }),
+        Activation::Relu6 => pairs.for_each(|(d, s)| *d = (*d + s).clamp(0.0, 6.0)),
+        Activation::LeakyRelu(slope) => pairs.for_each(|(d, s)| {
+            let v = *d + s;
+            *d = if v < 0.0 { v * slope } else { v };
+        }),
+        Activation::Sigmoid | Activation::Tanh => {
+            pairs.for_each(|(d, s)| *d += s);
+            activate(dst, act);
+        }
     }
 }
 

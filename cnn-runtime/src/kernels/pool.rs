@@ -30,6 +30,30 @@ fn window(o: usize, stride: usize, padding: usize) -> isize {
 /// `input`: `[CHANNELS, INPUT]`; `output`: `[CHANNELS, OUTPUT]`.
 #[inline(never)]
 pub fn max_pool<S: PoolSpec>(input: &[f32], output: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::level() >= super::Level::Avx2 {
+        // SAFETY: the processor has AVX2 and FMA (the level says so).
+        unsafe { max_pool_avx2::<S>(input, output) };
+        return;
+    }
+    max_pool_runs::<S>(input, output);
+}
+
+/// [`max_pool`] compiled for AVX2, so that its loops over a run's columns are vectorised eight
+/// lanes at a time (ResNet-50's pool, 64 × 112 × 112 → 56 × 56, took 0.31 ms in the portable
+/// build, 16-byte vectors).
+///
+/// # Safety
+/// The processor has AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn max_pool_avx2<S: PoolSpec>(input: &[f32], output: &mut [f32]) {
+    max_pool_runs::<S>(input, output);
+}
+
+/// [`max_pool`] for the instruction set of its caller.
+#[inline(always)]
+fn max_pool_runs<S: PoolSpec>(input: &[f32], output: &mut [f32]) {
     let (i, o, k, s, p, d) = (
         S::INPUT,
         S::OUTPUT,
@@ -39,18 +63,18 @@ pub fn max_pool<S: PoolSpec>(input: &[f32], output: &mut [f32]) {
         S::DILATION,
     );
     // Separable: each output row first takes the maximum down the rows of its windows, for a
-    // run of input columns at a time (vectorised), then along each window of that run.
+    // run of columns at a time (vectorised), then along each window of that run. The run's
+    // columns are in padded coordinates, those outside the input left at minus infinity (which
+    // no maximum takes, as a tap in the padding is none), so every window of the run reads
+    // `k.w` columns of it whether or not it reaches the padding.
     const RUN: usize = 256;
     let span = (k.w - 1) * d.w + 1;
     if 2 * span > RUN {
         return max_pool_direct::<S>(input, output);
     }
-    // Output columns per run: their windows span at most `RUN` input columns.
+    // Output columns per run: their windows span at most `RUN` columns.
     let per_run = ((RUN - span) / s.w + 1).min(o.w.max(1));
     let mut column = [f32::NEG_INFINITY; RUN];
-    // No padding or dilation along the width and no window cut by the row's end (no
-    // `ceil_mode` overhang): each output column takes the same count of taps.
-    let whole = p.w == 0 && d.w == 1 && o.w > 0 && (o.w - 1) * s.w + k.w <= i.w;
     for (x, y) in input
         .chunks_exact(i.volume())
         .zip(output.chunks_exact_mut(o.volume()))
@@ -62,53 +86,57 @@ pub fn max_pool<S: PoolSpec>(input: &[f32], output: &mut [f32]) {
                 let (h0, h1) = taps(window(oh, s.h, p.h), k.h, d.h, i.h);
                 let row = &mut y[(od * o.h + oh) * o.w..][..o.w];
                 for (run, out) in row.chunks_mut(per_run).enumerate() {
-                    let ow0 = run * per_run;
-                    // Input columns `c0..c1` (clipped to the row) hold every window of the run.
-                    let first = window(ow0, s.w, p.w);
+                    // The run's windows cover padded columns `first..first + len`, of which
+                    // input columns `c0..c1` lie inside the row, from `c0 - first` on.
+                    let first = window(run * per_run, s.w, p.w);
+                    let len = (out.len() - 1) * s.w + span;
                     let c0 = first.max(0) as usize;
-                    let c1 = ((first + ((out.len() - 1) * s.w + span) as isize).max(0) as usize)
-                        .min(i.w)
-                        .max(c0);
-                    let column = &mut column[..c1 - c0];
+                    let c1 = ((first + len as isize).max(0) as usize).min(i.w).max(c0);
+                    let column = &mut column[..len];
                     column.fill(f32::NEG_INFINITY);
+                    let at = ((c0 as isize - first) as usize).min(len);
+                    let inside = &mut column[at..][..c1 - c0];
                     for td in d0..d1 {
                         let xd = (window(od, s.d, p.d) + (td * d.d) as isize) as usize;
                         for th in h0..h1 {
                             let xh = (window(oh, s.h, p.h) + (th * d.h) as isize) as usize;
                             let line = &x[(xd * i.h + xh) * i.w..][c0..c1];
-                            for (m, &v) in column.iter_mut().zip(line) {
+                            for (m, &v) in inside.iter_mut().zip(line) {
                                 *m = max_nan(*m, v);
                             }
                         }
                     }
-                    if whole {
-                        // Every window inside the row: `k.w` taps from column `j s.w` of the
-                        // run, a constant count (the windows side by side when `s.w == k.w`).
-                        if s.w == k.w {
-                            for (out, w) in out.iter_mut().zip(column.chunks_exact(k.w)) {
-                                *out = w.iter().fold(f32::NEG_INFINITY, |m, &v| max_nan(m, v));
-                            }
-                        } else {
-                            for (j, out) in out.iter_mut().enumerate() {
-                                *out = column[j * s.w..][..k.w]
-                                    .iter()
-                                    .fold(f32::NEG_INFINITY, |m, &v| max_nan(m, v));
-                            }
-                        }
-                        continue;
-                    }
-                    for (j, out) in out.iter_mut().enumerate() {
-                        let start = window(ow0 + j, s.w, p.w);
-                        let (w0, w1) = taps(start, k.w, d.w, i.w);
-                        let mut m = f32::NEG_INFINITY;
-                        for tw in w0..w1 {
-                            let at = (start + (tw * d.w) as isize) as usize - c0;
-                            m = max_nan(m, column[at]);
-                        }
-                        // A window wholly in the padding (none in real layers) has no tap.
-                        *out = m;
-                    }
+                    along_row(column, out, k.w, s.w, d.w);
                 }
+            }
+        }
+    }
+}
+
+/// `out[j] = max over t < k of column[j s + t d]`: the windows of a run along its row. The
+/// common windows have their own loops, which the compiler vectorises.
+#[inline(always)]
+fn along_row(column: &[f32], out: &mut [f32], k: usize, s: usize, d: usize) {
+    let max = |m: f32, v: f32| max_nan(m, v);
+    match (k, s, d) {
+        (3, 2, 1) => {
+            // Each window is a pair and the next pair's first column.
+            for (out, w) in out.iter_mut().zip(column.windows(3).step_by(2)) {
+                *out = max(max(w[0], w[1]), w[2]);
+            }
+        }
+        (2, 2, 1) => {
+            for (out, w) in out.iter_mut().zip(column.chunks_exact(2)) {
+                *out = max(w[0], w[1]);
+            }
+        }
+        _ => {
+            for (j, out) in out.iter_mut().enumerate() {
+                let mut m = f32::NEG_INFINITY;
+                for t in 0..k {
+                    m = max(m, column[j * s + t * d]);
+                }
+                *out = m;
             }
         }
     }
