@@ -232,7 +232,13 @@ pub fn fma_peak(level: Level, rounds: usize, m: f32, c: f32) -> Option<(f32, u64
 /// 4×4 block of inputs, in 16 multiply-adds per pair of channels where the window takes 36):
 /// a 3×3 window of stride and dilation 1 over a plane, no groups, at least 16 input and 16
 /// output channels, at least 16 blocks of outputs (a 7×7 plane), so that a vector of blocks is
-/// full, and rows of at most 1024 outputs (its input lines' buffer). Sizes as in [`ConvSpec`].
+/// full, and rows of at most 1024 outputs (its input lines' buffer). Its transformed weights,
+/// 16/9 of the direct layer's, each serve the blocks of the plane once: where there are fewer
+/// than 64 blocks (a 16×16 plane) they must fit [`WINOGRAD_WEIGHTS`], else streaming them in
+/// costs more than the multiply-adds saved (on Zen 5, in ResNet-50, its 14×14 layers of 256
+/// channels ran in 1.79 ms against 1.16 in the channel tile, its 7×7 ones of 512 in 3.04 ms
+/// against 1.40; CIFAR ResNet-20's 8×8 layers of 64 channels, 256 KiB of weights, ran faster
+/// with it). Sizes as in [`ConvSpec`].
 pub(super) const fn winograd(
     in_channels: usize,
     out_channels: usize,
@@ -251,8 +257,14 @@ pub(super) const fn winograd(
         && in_channels >= 16
         && out_channels >= 16
         && output.h.div_ceil(2) * output.w.div_ceil(2) >= 16
+        && (output.h.div_ceil(2) * output.w.div_ceil(2) >= 64
+            || 16 * in_channels * out_channels <= WINOGRAD_WEIGHTS)
         && output.w <= 1024
 }
+
+/// Most transformed weights (floats) of a Winograd layer of fewer than 64 blocks: 1 MiB, a
+/// level-2 cache (ResNet-50's 128 channels).
+const WINOGRAD_WEIGHTS: usize = 1 << 18;
 
 /// Floats of a layer's packed weights (see [`ConvSpec::PACKED_LEN`]).
 pub(crate) const fn packed_len(
@@ -481,6 +493,15 @@ pub(super) struct Geometry {
     gather: bool,
     /// The layer takes the Winograd kernel where its weights come packed (see [`winograd`]).
     winograd: bool,
+    /// A layer of a window larger than one point, few input values per output (at most
+    /// `PATCH_ROWS`, from at most 16 input channels) and 32 output channels or more per group,
+    /// one plane deep: where its weights come packed, each tile of points has its patches
+    /// copied into a panel, which the flattened 1×1 layer's tiles multiply (`x86::patches`).
+    /// The copy pays where enough output channels share it: on Zen 5, ResNet's stem (3 → 64,
+    /// 7×7, stride 2) ran in 1.30 ms against 1.63-1.72 in row tiles; MobileNetV2's (3 → 16,
+    /// 3×3, stride 2) even; the CIFAR ResNets' (3 → 16, 3×3) in 9.3 µs against 6.6, LeNet-5's
+    /// second layer (6 → 16, 5×5) in 6.2 against 4.6.
+    patches: bool,
     /// Output columns `lo..hi` whose taps all read inside the input row.
     lo: usize,
     hi: usize,
@@ -512,6 +533,7 @@ impl Geometry {
             same: false,
             flat: false,
             gather: false,
+            patches: false,
             winograd: winograd(
                 S::IN_CHANNELS,
                 S::OUT_CHANNELS,
@@ -537,6 +559,14 @@ impl Geometry {
             return g;
         }
         g.gather = k.volume() == 1 && p.d + p.h + p.w == 0 && i.d == 1;
+        g.patches = k.volume() > 1
+            && k.d == 1
+            && i.d == 1
+            && g.in_per_group <= 16
+            && g.in_per_group * k.volume() <= PATCH_ROWS
+            && k.w <= 16
+            && g.out_per_group >= 32
+            && !g.winograd;
         let one = |e: Extent| e.d * e.h * e.w == 1;
         g.same = one(S::STRIDE)
             && one(S::DILATION)
@@ -560,17 +590,20 @@ impl Geometry {
     /// Whether the layer takes the channel tile (output channels in lanes, see
     /// `x86::channels`) at a level of `lanes` lanes: an output plane of fewer than four vectors
     /// of points (7×7 at AVX-512, where the row tiles leave a third of the lanes idle and the
-    /// channel tile runs 15-20% faster; 8×8 and 14×14 planes ran slower with it), or a window
-    /// larger than one point at a stride above 1, whatever the plane (the row tiles' strided
-    /// loads cost a permutation each; on Zen 4, ResNet-20's two 3×3 layers of stride 2 ran in
-    /// 30 and 29 µs in the channel tile against 42 and 48 µs in row tiles, ResNet-50's 28×28
-    /// and 14×14 ones in 1.12 and 2.19 ms against 1.52 and 2.59), in two dimensions, at least
-    /// a vector of output channels per group, at least 128 input values per output, and a
-    /// window of at most 5 × 5 (so that a chunk of one input channel's
-    /// weights fits the packing buffer). MobileNetV2 (width 0.5, 96×96) ran 5-8% faster with
-    /// its 6×6 and 3×3 layers of 128 to 511 input values in the channel tile (Zen 4, tiles of
-    /// 9 points) than without; 64 measured no faster than 128. (On a Xeon, with tiles of 8
-    /// points, the same layers had run 7-11% slower, and the bound was 512.)
+    /// channel tile runs 15-20% faster), or of at most 14×14 points with 64 output channels or
+    /// more per group (on Zen 5, in ResNet-50, the 14×14 layers ran in 0.52-0.59 ms against
+    /// 0.63-0.66 in the flattened 1×1 tiles and 1.16 against 1.40 ms in row tiles, at both
+    /// levels; its 28×28 ones ran even or slower), or a window larger than one point at a
+    /// stride above 1, whatever the plane (the row tiles' strided loads cost a permutation
+    /// each; on Zen 4, ResNet-20's two 3×3 layers of stride 2 ran in 30 and 29 µs in the
+    /// channel tile against 42 and 48 µs in row tiles, ResNet-50's 28×28 and 14×14 ones in 1.12
+    /// and 2.19 ms against 1.52 and 2.59), in two dimensions, at least a vector of output
+    /// channels per group, at least 128 input values per output, and a window of at most 5 × 5
+    /// (so that a chunk of one input channel's weights fits the packing buffer). MobileNetV2
+    /// (width 0.5, 96×96) ran 5-8% faster with its 6×6 and 3×3 layers of 128 to 511 input
+    /// values in the channel tile (Zen 4, tiles of 9 points) than without; 64 measured no
+    /// faster than 128. (On a Xeon, with tiles of 8 points, the same layers had run 7-11%
+    /// slower, and the bound was 512.)
     pub(super) fn by_channels(&self, lanes: usize) -> bool {
         self.in_d == 1
             && self.in_per_group * self.kernel.volume() >= 128
@@ -579,12 +612,17 @@ impl Geometry {
             && self.kernel.volume() <= 25
             && self.out_per_group >= lanes
             && (self.out_plane < 4 * lanes
+                || (self.out_plane <= 14 * 14 && self.out_per_group >= 64)
                 || (self.stride.h * self.stride.w > 1 && self.kernel.volume() > 1))
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+use x86::PATCH_ROWS;
+#[cfg(not(target_arch = "x86_64"))]
+const PATCH_ROWS: usize = 0;
 
 #[cfg(test)]
 mod tests;

@@ -120,6 +120,9 @@ spec!(ChannelsDeep: 300 => 24, groups 1, in [1, 6, 5], out [1, 6, 5], kernel [1,
 spec!(ChannelsDilatedH: 57 => 16, groups 1, in [1, 11, 6], out [1, 5, 6], kernel [1, 3, 3], stride [1, 2, 1], pad [0, 1, 1], dil [1, 2, 1]);
 spec!(ChannelsGrouped: 120 => 34, groups 2, in [1, 5, 6], out [1, 5, 6], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
 spec!(ChannelsWidePad: 60 => 16, groups 1, in [1, 2, 3], out [1, 4, 5], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 2, 2], dil [1, 1, 1]);
+// A 14×14 plane of 64 output channels or more (in pieces of the sums' buffer), every input
+// channel in one pass.
+spec!(ChannelsFourteen: 70 => 70, groups 1, in [1, 14, 14], out [1, 14, 14], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
 // A 3×3 plane, one tile of 9 points at AVX-512, of 150 input values per output (the channel
 // tile's bound is 128), output channels three vectors and a tail.
 spec!(ChannelsNine: 150 => 50, groups 1, in [1, 3, 3], out [1, 3, 3], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu6);
@@ -154,6 +157,16 @@ spec!(GatherWide: 40 => 20, groups 1, in [1, 15, 37], out [1, 8, 19], kernel [1,
 spec!(GatherMixed: 10 => 9, groups 1, in [1, 7, 20], out [1, 3, 10], kernel [1, 1, 1], stride [1, 3, 2], pad [0, 0, 0], dil [1, 1, 1], act Activation::LeakyRelu(0.1));
 spec!(GatherDeep: 300 => 17, groups 1, in [1, 20, 17], out [1, 10, 9], kernel [1, 1, 1], stride [1, 2, 2], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu);
 spec!(GatherStrideH: 12 => 10, groups 1, in [1, 9, 13], out [1, 5, 13], kernel [1, 1, 1], stride [1, 2, 1], pad [0, 0, 0], dil [1, 1, 1]);
+// First layers of few input values per output, in patch panels (`x86::patches`): ResNet's
+// stem on an odd plane (147 rows), 10 input channels of a 5×5 window (250 rows, tiles of 8, 4
+// and 1 output channels), rows of 10 points (a tile of several segments), dilation along the
+// height with padding past the window's reach, stride along the height only, groups.
+spec!(PatchesStem: 3 => 40, groups 1, in [1, 31, 37], out [1, 16, 19], kernel [1, 7, 7], stride [1, 2, 2], pad [0, 3, 3], dil [1, 1, 1], act Activation::Relu);
+spec!(PatchesDeep: 10 => 37, groups 1, in [1, 12, 20], out [1, 12, 20], kernel [1, 5, 5], stride [1, 1, 1], pad [0, 2, 2], dil [1, 1, 1]);
+spec!(PatchesRows: 6 => 32, groups 1, in [1, 14, 14], out [1, 10, 10], kernel [1, 5, 5], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu);
+spec!(PatchesDilated: 4 => 33, groups 1, in [1, 13, 21], out [1, 13, 21], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 3, 1], dil [1, 2, 1], act Activation::LeakyRelu(0.1));
+spec!(PatchesStrideH: 3 => 36, groups 1, in [1, 17, 29], out [1, 9, 29], kernel [1, 3, 3], stride [1, 2, 1], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(PatchesGrouped: 6 => 64, groups 2, in [1, 11, 50], out [1, 6, 25], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
 spec!(Stride2Even: 2 => 3, groups 1, in [1, 6, 8], out [1, 3, 4], kernel [1, 2, 2], stride [1, 2, 2], pad [0, 0, 0], dil [1, 1, 1]);
 
 fn values(n: usize, seed: u32) -> Vec<f32> {
@@ -308,6 +321,7 @@ fn simd_levels_equal_the_portable_code_on_awkward_sizes() {
         compare::<ChannelsGrouped>(),
         compare::<ChannelsWidePad>(),
         compare::<ChannelsNine>(),
+        compare::<ChannelsFourteen>(),
         compare::<ChannelsStride2Pieces>(),
         compare::<ChannelsStride2Chunks>(),
         compare::<ChannelsStrideW>(),
@@ -325,11 +339,17 @@ fn simd_levels_equal_the_portable_code_on_awkward_sizes() {
         compare::<WinogradChunks>(),
         compare::<WinogradReuse>(),
         compare::<WinogradWideOut>(),
+        compare::<PatchesStem>(),
+        compare::<PatchesDeep>(),
+        compare::<PatchesRows>(),
+        compare::<PatchesDilated>(),
+        compare::<PatchesStrideH>(),
+        compare::<PatchesGrouped>(),
     ];
     // The SIMD paths this test claims to check did run, on a processor that has them (and only
     // the levels at or below the one the kernels run at).
-    for ran in &runs {
-        assert_eq!(ran, &simd_levels());
+    for (i, ran) in runs.iter().enumerate() {
+        assert_eq!(ran, &simd_levels(), "spec {i}");
     }
 }
 
@@ -406,8 +426,8 @@ fn simd_linear_equals_the_portable_code() {
         compare_linear::<100, 9>(),
         compare_linear::<1280, 10>(),
     ];
-    for ran in &runs {
-        assert_eq!(ran, &simd_levels());
+    for (i, ran) in runs.iter().enumerate() {
+        assert_eq!(ran, &simd_levels(), "spec {i}");
     }
 }
 
@@ -511,6 +531,7 @@ fn channel_tile_takes_what_it_claims() {
         assert!(takes::<ChannelsGrouped>(lanes));
         assert!(takes::<ChannelsWidePad>(lanes));
         assert!(takes::<ChannelsNine>(lanes));
+        assert!(takes::<ChannelsFourteen>(lanes));
         assert!(!takes::<NoPad>(lanes));
         assert!(!takes::<Three>(lanes));
         assert!(!takes::<ThreeD>(lanes));
@@ -526,6 +547,10 @@ fn channel_tile_takes_what_it_claims() {
         assert!(!takes::<Stride2>(lanes));
     }
     assert!(takes::<ChannelsSeven>(16) && !takes::<ChannelsSeven>(8));
+    // A 14×14 plane of fewer than 64 output channels, a 15×15 one of more.
+    spec!(Fourteen63: 70 => 63, groups 1, in [1, 14, 14], out [1, 14, 14], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    spec!(Fifteen: 70 => 70, groups 1, in [1, 15, 15], out [1, 15, 15], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    assert!(!takes::<Fourteen63>(16) && !takes::<Fifteen>(16) && !takes::<Fifteen>(8));
 }
 
 /// Strided 1×1 layers without padding, one plane deep, and only they, are gathered into the
@@ -603,8 +628,8 @@ fn interleaved_depthwise_takes_small_planes() {
 }
 
 /// The Winograd kernel takes the 3×3 layers of stride 1 that fill a vector of blocks, with 16
-/// input and 16 output channels or more and rows of at most 1024, and no others; its packed
-/// weights are 16 per pair of channels.
+/// input and 16 output channels or more, rows of at most 1024, and 64 blocks or transformed
+/// weights of at most 1 MiB, and no others; its packed weights are 16 per pair of channels.
 #[test]
 fn winograd_takes_what_it_claims() {
     fn takes<S: ConvSpec>() -> bool {
@@ -629,4 +654,29 @@ fn winograd_takes_what_it_claims() {
     assert!(!takes::<Five>() && !takes::<Stride2>() && !takes::<ThreeD>());
     assert_eq!(FewIn::PACKED_LEN, 15 * 16 * 9);
     assert!(takes::<WinogradChunks>() && takes::<WinogradReuse>() && takes::<WinogradWideOut>());
+    // Below 64 blocks, transformed weights of at most 1 MiB (128 × 128 channels).
+    spec!(Wide14: 256 => 256, groups 1, in [1, 14, 14], out [1, 14, 14], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    spec!(Wide16: 256 => 256, groups 1, in [1, 16, 16], out [1, 16, 16], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    spec!(Mid14: 128 => 128, groups 1, in [1, 14, 14], out [1, 14, 14], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    assert!(!takes::<Wide14>() && takes::<Wide16>() && takes::<Mid14>());
+}
+
+/// The patches kernel takes the layers of a window larger than a point, at most 256 input
+/// values per output from at most 16 input channels, and 32 output channels or more per group
+/// (first layers), and leaves the others.
+#[test]
+fn patches_take_first_layers() {
+    fn takes<S: ConvSpec>() -> bool {
+        let g = Geometry::of::<S>();
+        g.patches && !g.by_channels(8) && !g.by_channels(16)
+    }
+    assert!(takes::<PatchesStem>() && takes::<PatchesDeep>() && takes::<PatchesRows>());
+    assert!(takes::<PatchesDilated>() && takes::<PatchesStrideH>() && takes::<PatchesGrouped>());
+    // Fewer than 32 output channels per group (a stem of 8, LeNet-5's second layer), 1×1
+    // layers, 17 input channels, 16 of a 9×9 window (1,296 values), a depth axis.
+    assert!(!takes::<Stride2Stem>() && !takes::<NoPad>());
+    spec!(SeventeenIn: 17 => 32, groups 1, in [1, 9, 9], out [1, 9, 9], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    spec!(NineByNine: 16 => 32, groups 1, in [1, 20, 20], out [1, 12, 12], kernel [1, 9, 9], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
+    assert!(!takes::<Pointwise>() && !takes::<Stride2Pointwise>() && !takes::<SeventeenIn>());
+    assert!(!takes::<NineByNine>() && !takes::<ThreeD>() && !takes::<WideKernel>());
 }
