@@ -177,6 +177,15 @@ cnn! {
     pub struct Last3 { input: [160, 3, 3], conv: Conv2d(1280, 1) }
 }
 cnn! {
+    /// A 1×1 layer of 256 channels on ResNet-50's 56×56 plane, with the ReLU after it...
+    pub struct Expand56 { input: [256, 56, 56], conv: Conv2d(256, 1), ReLU }
+}
+cnn! {
+    /// ...and the same layer in a residual connection, added to its input before the ReLU: the
+    /// difference is the cost of the add (a bottleneck's end).
+    pub struct Residual56 { input: [256, 56, 56], residual { conv: Conv2d(256, 1) }, ReLU }
+}
+cnn! {
     /// ResNet's pool after the stem.
     pub struct MaxPool { input: [64, 112, 112], pool: MaxPool2d(3, 2, 1) }
 }
@@ -276,6 +285,8 @@ fn kernels(c: &mut Criterion) {
     layer::<Expand3>(c, "mobilenet", "1x1_c80_480_3x3", flops::<Expand3>());
     layer::<Last3>(c, "mobilenet", "1x1_c160_1280_3x3", flops::<Last3>());
     layer::<Classifier>(c, "linear", "1280_1000", flops::<Classifier>());
+    layer::<Expand56>(c, "residual", "c256_56x56_conv", flops::<Expand56>());
+    layer::<Residual56>(c, "residual", "c256_56x56_conv_add", flops::<Residual56>());
     let bytes = Throughput::Bytes(4 * MaxPool::INPUT_LEN as u64);
     layer::<MaxPool>(c, "maxpool3x3_s2", "c64_112x112", bytes);
 }
