@@ -103,6 +103,7 @@ spec!(InterleavedStride2: 35 => 35, groups 35, in [1, 13, 11], out [1, 7, 6], ke
 spec!(InterleavedStrideH: 16 => 16, groups 16, in [1, 9, 10], out [1, 5, 10], kernel [1, 3, 3], stride [1, 2, 1], pad [0, 1, 1], dil [1, 1, 1]);
 spec!(InterleavedFive: 17 => 17, groups 17, in [1, 6, 7], out [1, 6, 7], kernel [1, 5, 5], stride [1, 1, 1], pad [0, 2, 2], dil [1, 1, 1], act Activation::Relu);
 spec!(InterleavedBands: 24 => 24, groups 24, in [1, 60, 18], out [1, 30, 9], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
+spec!(InterleavedTwentyFour: 20 => 20, groups 20, in [1, 24, 24], out [1, 24, 24], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
 spec!(InterleavedSixteen: 20 => 20, groups 20, in [1, 16, 16], out [1, 16, 16], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
 spec!(InterleavedDilated: 16 => 16, groups 16, in [1, 20, 9], out [1, 20, 9], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 2, 1], dil [1, 2, 1]);
 spec!(InterleavedWidePad: 16 => 16, groups 16, in [1, 2, 3], out [1, 4, 5], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 2, 2], dil [1, 1, 1]);
@@ -308,6 +309,7 @@ fn simd_levels_equal_the_portable_code_on_awkward_sizes() {
         compare::<InterleavedFive>(),
         compare::<InterleavedBands>(),
         compare::<InterleavedSixteen>(),
+        compare::<InterleavedTwentyFour>(),
         compare::<InterleavedDilated>(),
         compare::<InterleavedWidePad>(),
         compare::<BlockedRows>(),
@@ -608,8 +610,11 @@ fn interleaved_depthwise_takes_small_planes() {
     fn takes<S: ConvSpec>(lanes: usize) -> bool {
         Interleaved::of(&Geometry::of::<S>(), lanes).is_some()
     }
-    // A stride-1 plane of more than 256 points; a strided one whose output rows are 16 wide.
-    spec!(LargePlane: 16 => 16, groups 16, in [1, 20, 20], out [1, 20, 20], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    // A stride-1 plane of more than 256 points whose rows leave less than a quarter of the
+    // lanes idle (28 of 32); one of more than 576 whose rows leave a quarter (36 of 48); a
+    // strided one whose output rows are 16 wide.
+    spec!(LargePlane: 16 => 16, groups 16, in [1, 28, 28], out [1, 28, 28], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    spec!(Plane36: 16 => 16, groups 16, in [1, 36, 36], out [1, 36, 36], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
     spec!(FullRows: 16 => 16, groups 16, in [1, 40, 32], out [1, 20, 16], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1]);
     // Rows too long for the buffer to hold a window's three.
     spec!(LongRows: 16 => 16, groups 16, in [1, 9, 200], out [1, 5, 100], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1]);
@@ -620,11 +625,14 @@ fn interleaved_depthwise_takes_small_planes() {
         assert!(takes::<InterleavedBands>(lanes) && takes::<InterleavedSixteen>(lanes));
         assert!(takes::<InterleavedDilated>(lanes) && takes::<InterleavedWidePad>(lanes));
         assert!(!takes::<LargePlane>(lanes) && !takes::<FullRows>(lanes));
+        assert!(!takes::<Plane36>(lanes));
         assert!(!takes::<LongRows>(lanes));
         // Fewer channels than lanes, a channel multiplier, a 9×9 window.
         assert!(!takes::<DepthwiseTiny>(lanes) && !takes::<DepthwiseMultiplier>(lanes));
         assert!(!takes::<DepthwiseNine>(lanes));
     }
+    // 24×24: rows of 24 leave 8 of 32 lanes idle at 16 lanes, none at 8.
+    assert!(takes::<InterleavedTwentyFour>(16) && !takes::<InterleavedTwentyFour>(8));
 }
 
 /// The Winograd kernel takes the 3×3 layers of stride 1 that fill a vector of blocks, with 16

@@ -205,8 +205,10 @@ impl Interleaved {
     /// The bands of a depthwise layer (channel multiplier 1) of a 3×3 or 5×5 window with
     /// `lanes`-lane vectors, if it has a vector of channels or more, a band of its padded rows
     /// fits the buffer, and its rows of vectors would run slower: an output plane of at most 256
-    /// points, or a strided layer whose output rows leave a quarter of their vectors' lanes
-    /// idle or more. On Zen 4 at AVX-512, MobileNetV2's layers (3×3) ran in 0.4-0.7 of the
+    /// points, or a layer whose output rows leave a quarter of their vectors' lanes idle or
+    /// more, strided or of at most 576 points (24×24: on Zen 5 at AVX-512, MobileNetV2's
+    /// 24×24 layer of 96 channels ran in 17.6-21.6 µs against 22.3-24.5 in rows of vectors;
+    /// 28×28, whose rows leave an eighth idle, ran even, 56×56 slower). On Zen 4 at AVX-512, MobileNetV2's layers (3×3) ran in 0.4-0.7 of the
     /// time of rows of vectors on planes of 3×3 to 14×14, 0.26-0.67 strided to 3×3 and 12×12,
     /// 0.8 from 48×48 to 24×24; even at 24×24, slower at 28×28 (1.1-1.2) and 48×48 (1.3-1.5);
     /// at AVX2 in 0.5-0.9 up to 14×14, 2 at 24×24, whose rows fill their vectors.
@@ -220,7 +222,7 @@ impl Interleaved {
             || k.d != 1
             || !matches!(k.h * k.w, 9 | 25)
             || g.groups < lanes
-            || !(g.out_plane <= 256 || (s.h * s.w > 1 && idle))
+            || !(g.out_plane <= 256 || (idle && (s.h * s.w > 1 || g.out_plane <= 576)))
         {
             return None;
         }
