@@ -6,18 +6,25 @@ use crate::Activation;
 pub fn activate(values: &mut [f32], act: Activation) {
     match act {
         Activation::Identity => {}
-        // A comparison rather than `max`: a NaN stays NaN, as in PyTorch. Every value is
-        // written (a select, not a conditional store), so that the loop vectorises.
-        Activation::Relu => values
-            .iter_mut()
-            .for_each(|v| *v = if *v < 0.0 { 0.0 } else { *v }),
+        Activation::Relu => values.iter_mut().for_each(|v| *v = relu(*v)),
         Activation::Relu6 => values.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0)),
-        Activation::LeakyRelu(slope) => values
-            .iter_mut()
-            .for_each(|v| *v = if *v < 0.0 { *v * slope } else { *v }),
+        Activation::LeakyRelu(slope) => values.iter_mut().for_each(|v| *v = leaky(*v, slope)),
         Activation::Sigmoid => values.iter_mut().for_each(|v| *v = sigmoid(*v)),
         Activation::Tanh => values.iter_mut().for_each(|v| *v = tanh(*v)),
     }
+}
+
+/// ReLU by a comparison rather than `max`: a NaN stays NaN, as in PyTorch. Every value is
+/// written (a select, not a conditional store), so that the loops over them vectorise.
+#[inline(always)]
+fn relu(v: f32) -> f32 {
+    if v < 0.0 { 0.0 } else { v }
+}
+
+/// Leaky ReLU of slope `slope`, the same way.
+#[inline(always)]
+fn leaky(v: f32, slope: f32) -> f32 {
+    if v < 0.0 { v * slope } else { v }
 }
 
 fn sigmoid(x: f32) -> f32 {
@@ -154,16 +161,9 @@ fn add_then(dst: &mut [f32], src: &[f32], act: Activation) {
     let pairs = dst.iter_mut().zip(src);
     match act {
         Activation::Identity => pairs.for_each(|(d, s)| *d += s),
-        // As in `activate`: a comparison, so that a NaN stays NaN.
-        Activation::Relu => pairs.for_each(|(d, s)| {
-            let v = *d + s;
-            *d = if v < 0.0 { 0.0 } else { v };
-        }),
+        Activation::Relu => pairs.for_each(|(d, s)| *d = relu(*d + s)),
         Activation::Relu6 => pairs.for_each(|(d, s)| *d = (*d + s).clamp(0.0, 6.0)),
-        Activation::LeakyRelu(slope) => pairs.for_each(|(d, s)| {
-            let v = *d + s;
-            *d = if v < 0.0 { v * slope } else { v };
-        }),
+        Activation::LeakyRelu(slope) => pairs.for_each(|(d, s)| *d = leaky(*d + s, slope)),
         Activation::Sigmoid | Activation::Tanh => {
             pairs.for_each(|(d, s)| *d += s);
             activate(dst, act);

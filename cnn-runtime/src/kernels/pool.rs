@@ -117,24 +117,23 @@ fn max_pool_runs<S: PoolSpec>(input: &[f32], output: &mut [f32]) {
 /// common windows have their own loops, which the compiler vectorises.
 #[inline(always)]
 fn along_row(column: &[f32], out: &mut [f32], k: usize, s: usize, d: usize) {
-    let max = |m: f32, v: f32| max_nan(m, v);
     match (k, s, d) {
         (3, 2, 1) => {
             // Each window is a pair and the next pair's first column.
             for (out, w) in out.iter_mut().zip(column.windows(3).step_by(2)) {
-                *out = max(max(w[0], w[1]), w[2]);
+                *out = max_nan(max_nan(w[0], w[1]), w[2]);
             }
         }
         (2, 2, 1) => {
             for (out, w) in out.iter_mut().zip(column.chunks_exact(2)) {
-                *out = max(w[0], w[1]);
+                *out = max_nan(w[0], w[1]);
             }
         }
         _ => {
             for (j, out) in out.iter_mut().enumerate() {
                 let mut m = f32::NEG_INFINITY;
                 for t in 0..k {
-                    m = max(m, column[j * s + t * d]);
+                    m = max_nan(m, column[j * s + t * d]);
                 }
                 *out = m;
             }

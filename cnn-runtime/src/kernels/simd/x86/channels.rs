@@ -11,11 +11,11 @@ const SUMS: usize = 3072;
 /// rows (see `Geometry::by_channels`): a tile is `V::CMR` points of the flattened output plane
 /// × up to `V::CNV` vectors of output channels; for each input channel and tap, the channels'
 /// weights are loaded once (packed `[tap][input channel][output channel]`, the order
-/// [`super::super::pack_block`] gives a block) and each point's input value is broadcast into them.
-/// Every lane does work whatever the plane's shape; taps that read padding broadcast zero.
-/// The plane goes in pieces (the whole of it where it fits): a piece's sums go to a
-/// `[point][channel]` buffer between chunks of input channels, and to the output planes,
-/// transposed, after the last.
+/// [`super::super::pack_block`] gives a block) and each point's input value is broadcast into
+/// them. Every lane does work whatever the plane's shape; taps that read padding broadcast
+/// zero. The plane goes in pieces (the whole of it where it fits): a piece's sums go to a
+/// `[point][channel]` buffer (between chunks of input channels, where the weights are packed
+/// as the layer runs), and to the output planes, transposed, after the last input channel.
 ///
 /// # Safety
 /// The instruction set is enabled; the slices hold the shapes `g` describes, packed weights
