@@ -67,10 +67,121 @@ struct Block {
     cols: (usize, usize),
 }
 
+/// The drivers of the tile families, each compiled as a function of its own for each
+/// instruction set (and each row tile's shape), which the dispatch calls: inlined into one
+/// function, the AVX-512 convolution was 880 KB of code that the optimiser took ten minutes
+/// over, alone on one core.
+trait Drivers: Lanes {
+    /// [`rows`] of `MR` channels, kernel width `KW`, stride `SW`.
+    ///
+    /// # Safety
+    /// As for [`rows`].
+    unsafe fn rows<const MR: usize, const KW: usize, const SW: usize>(
+        g: &Geometry,
+        x: &[f32],
+        w: &[f32],
+        y: &mut [f32],
+        t: &Tile,
+        b: Block,
+    );
+    /// [`channels::channels`].
+    ///
+    /// # Safety
+    /// As for [`channels::channels`].
+    unsafe fn channels(
+        g: &Geometry,
+        input: &[f32],
+        weights: &mut Weights<'_>,
+        ep: &Epilogue<'_>,
+        output: &mut [f32],
+    );
+    /// [`pointwise`].
+    ///
+    /// # Safety
+    /// As for [`pointwise`].
+    unsafe fn pointwise(
+        g: &Geometry,
+        input: &[f32],
+        packed: &[f32],
+        ep: &Epilogue<'_>,
+        output: &mut [f32],
+    );
+    /// [`patches::patches`].
+    ///
+    /// # Safety
+    /// As for [`patches::patches`].
+    unsafe fn patches(
+        g: &Geometry,
+        input: &[f32],
+        packed: &[f32],
+        ep: &Epilogue<'_>,
+        output: &mut [f32],
+    );
+}
+
+/// [`Drivers`] for the vector type `$v`, compiled with `$features`.
+macro_rules! drivers {
+    ($v:ty, $features:literal) => {
+        impl Drivers for $v {
+            #[target_feature(enable = $features)]
+            #[inline(never)]
+            unsafe fn rows<const MR: usize, const KW: usize, const SW: usize>(
+                g: &Geometry,
+                x: &[f32],
+                w: &[f32],
+                y: &mut [f32],
+                t: &Tile,
+                b: Block,
+            ) {
+                // SAFETY: forwarded from the caller, whose level enables `$features`.
+                unsafe { rows::<Self, MR, KW, SW>(g, x, w, y, t, b) }
+            }
+            #[target_feature(enable = $features)]
+            #[inline(never)]
+            unsafe fn channels(
+                g: &Geometry,
+                input: &[f32],
+                weights: &mut Weights<'_>,
+                ep: &Epilogue<'_>,
+                output: &mut [f32],
+            ) {
+                // SAFETY: as above.
+                unsafe { channels::channels::<Self>(g, input, weights, ep, output) }
+            }
+            #[target_feature(enable = $features)]
+            #[inline(never)]
+            unsafe fn pointwise(
+                g: &Geometry,
+                input: &[f32],
+                packed: &[f32],
+                ep: &Epilogue<'_>,
+                output: &mut [f32],
+            ) {
+                // SAFETY: as above.
+                unsafe { pointwise::<Self>(g, input, packed, ep, output) }
+            }
+            #[target_feature(enable = $features)]
+            #[inline(never)]
+            unsafe fn patches(
+                g: &Geometry,
+                input: &[f32],
+                packed: &[f32],
+                ep: &Epilogue<'_>,
+                output: &mut [f32],
+            ) {
+                // SAFETY: as above.
+                unsafe { patches::patches::<Self>(g, input, packed, ep, output) }
+            }
+        }
+    };
+}
+drivers!(Zmm, "avx512f");
+drivers!(Ymm, "avx2,fma");
+
 /// Blocks of output rows (or of columns, for a flattened layer's single row) whose input fits
 /// in [`BLOCK_BYTES`]; each group's channel tiles all pass over a block before the next.
 #[inline(always)]
-unsafe fn conv<V: Lanes>(
+unsafe fn conv<V: Drivers>(
     g: &Geometry,
     input: &[f32],
     weight: &[f32],
@@ -89,17 +200,17 @@ unsafe fn conv<V: Lanes>(
     };
     if g.by_channels(V::N) {
         // SAFETY: forwarded from the caller.
-        unsafe { channels::channels::<V>(g, input, &mut weights, ep, output) };
+        unsafe { V::channels(g, input, &mut weights, ep, output) };
         return;
     }
     if let (true, Some(packed)) = (g.flat || g.gather, packed) {
         // SAFETY: forwarded from the caller.
-        unsafe { pointwise::<V>(g, input, packed, ep, output) };
+        unsafe { V::pointwise(g, input, packed, ep, output) };
         return;
     }
     if let (true, Some(packed)) = (g.patches, packed) {
         // SAFETY: forwarded from the caller.
-        unsafe { patches::patches::<V>(g, input, packed, ep, output) };
+        unsafe { V::patches(g, input, packed, ep, output) };
         return;
     }
     let rows = g.rows_d * g.rows_h;
@@ -463,7 +574,7 @@ enum Weights<'a> {
 /// cache while the block's rows run; weights not packed at load time are packed here, a chunk
 /// at a time.
 #[inline(always)]
-unsafe fn tiles<V: Lanes>(
+unsafe fn tiles<V: Drivers>(
     g: &Geometry,
     x: &[f32],
     weights: &mut Weights<'_>,
@@ -548,7 +659,7 @@ struct Tile {
 /// The kernel widths of real networks get an unrolled tap loop, others a loop; stride 1 and
 /// 2 along the width each have their loads.
 #[inline(always)]
-unsafe fn by_width<V: Lanes, const MR: usize>(
+unsafe fn by_width<V: Drivers, const MR: usize>(
     g: &Geometry,
     x: &[f32],
     w: &[f32],
@@ -559,15 +670,15 @@ unsafe fn by_width<V: Lanes, const MR: usize>(
     // SAFETY: forwarded from the caller.
     unsafe {
         match (g.stride.w, g.kernel.w) {
-            (1, 1) => rows::<V, MR, 1, 1>(g, x, w, y, t, b),
-            (1, 3) => rows::<V, MR, 3, 1>(g, x, w, y, t, b),
-            (1, 5) => rows::<V, MR, 5, 1>(g, x, w, y, t, b),
-            (1, 7) => rows::<V, MR, 7, 1>(g, x, w, y, t, b),
-            (1, _) => rows::<V, MR, 0, 1>(g, x, w, y, t, b),
-            (_, 1) => rows::<V, MR, 1, 2>(g, x, w, y, t, b),
-            (_, 3) => rows::<V, MR, 3, 2>(g, x, w, y, t, b),
-            (_, 7) => rows::<V, MR, 7, 2>(g, x, w, y, t, b),
-            (_, _) => rows::<V, MR, 0, 2>(g, x, w, y, t, b),
+            (1, 1) => V::rows::<MR, 1, 1>(g, x, w, y, t, b),
+            (1, 3) => V::rows::<MR, 3, 1>(g, x, w, y, t, b),
+            (1, 5) => V::rows::<MR, 5, 1>(g, x, w, y, t, b),
+            (1, 7) => V::rows::<MR, 7, 1>(g, x, w, y, t, b),
+            (1, _) => V::rows::<MR, 0, 1>(g, x, w, y, t, b),
+            (_, 1) => V::rows::<MR, 1, 2>(g, x, w, y, t, b),
+            (_, 3) => V::rows::<MR, 3, 2>(g, x, w, y, t, b),
+            (_, 7) => V::rows::<MR, 7, 2>(g, x, w, y, t, b),
+            (_, _) => V::rows::<MR, 0, 2>(g, x, w, y, t, b),
         }
     }
 }
