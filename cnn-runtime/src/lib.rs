@@ -22,6 +22,7 @@ mod load;
 #[cfg(feature = "ndarray")]
 mod nd;
 mod network;
+pub mod profile;
 #[cfg(feature = "std")]
 pub mod reference;
 pub mod train;
@@ -44,6 +45,7 @@ pub mod __private {
     };
     pub use crate::network::Packed;
     pub use crate::network::check_buffers;
+    pub use crate::profile::Clock;
     pub use crate::train::Train;
     pub use crate::{Activation, Error, Layer, Network, TensorSpec, Weights};
 

@@ -107,6 +107,17 @@ pub trait Network: Sized + Send + Sync {
     const TENSORS: &'static [TensorSpec];
     /// A table of the layers: output shape, parameters, MACs and activation bytes, with totals.
     const SUMMARY: &'static str;
+    /// The steps of the forward pass, in order: a layer with the batch norm and activation
+    /// fused into it, a pool, an add, ... Each names the state_dict prefix of its first layer,
+    /// the kinds of its layers and its output shape (`layer1.0.conv1 Conv2d+BatchNorm2d+ReLU
+    /// [16, 32, 32]`). With the `profile` feature, [`profile`](crate::profile) times them.
+    const STEPS: &'static [&'static str];
+
+    /// One clock per step of `STEPS`, which the forward pass runs (see [`crate::profile`]).
+    #[doc(hidden)]
+    fn __clocks() -> &'static [crate::profile::Clock] {
+        &[]
+    }
 
     /// Builds the network around a weight buffer of `WEIGHTS_LEN` values whose tensors are in
     /// place (see `TENSORS`); computes the derived values.

@@ -135,3 +135,55 @@ fn state_dicts_are_torchvision_s() {
     same_keys_as_torchvision::<DenseNet121>("densenet121");
     same_keys_as_torchvision::<MobileNetV2>("mobilenet_v2");
 }
+
+/// The steps of the forward pass: batch norms and activations fused into the layer before them,
+/// a residual add after its block, each named by its first layer's state_dict prefix.
+#[test]
+fn steps_name_what_each_runs() {
+    assert_eq!(
+        LeNet5::STEPS,
+        [
+            "conv1 Conv2d+ReLU [6, 28, 28]",
+            "pool1 MaxPool2d [6, 14, 14]",
+            "conv2 Conv2d+ReLU [16, 10, 10]",
+            "pool2 MaxPool2d [16, 5, 5]",
+            "fc1 Linear+ReLU [120]",
+            "fc2 Linear+ReLU [84]",
+            "fc3 Linear [10]",
+        ]
+    );
+    assert_eq!(
+        ResNet20::STEPS[0],
+        "conv1 Conv2d+BatchNorm2d+ReLU [16, 32, 32]"
+    );
+    assert_eq!(ResNet20::STEPS[3], "- add+ReLU [16, 32, 32]");
+    // The stem; two convolutions and an add per block; two projections; the pool and the
+    // classifier (`Flatten` is a view, no step).
+    assert_eq!(ResNet20::STEPS.len(), 1 + 9 * 3 + 2 + 2);
+}
+
+/// With the `profile` feature, every step of every forward pass counts one run and its time.
+#[cfg(feature = "profile")]
+#[test]
+fn profile_counts_every_step() {
+    let net: ResNet20 = cnn::__private::synthetic_network();
+    let input = cnn::__private::synthetic_input(ResNet20::INPUT_LEN);
+    cnn::profile::reset::<ResNet20>();
+    for _ in 0..3 {
+        net.infer(&input).expect("runs");
+    }
+    let times = cnn::profile::times::<ResNet20>();
+    assert_eq!(times.len(), ResNet20::STEPS.len());
+    for (t, &step) in times.iter().zip(ResNet20::STEPS) {
+        assert_eq!((t.step, t.runs), (step, 3));
+        assert!(t.total > std::time::Duration::ZERO, "{step}");
+    }
+    let table = cnn::profile::table::<ResNet20>();
+    assert!(table.contains(ResNet20::STEPS[0]) && table.contains("sum of the steps"));
+    cnn::profile::reset::<ResNet20>();
+    assert!(
+        cnn::profile::times::<ResNet20>()
+            .iter()
+            .all(|t| t.runs == 0)
+    );
+}

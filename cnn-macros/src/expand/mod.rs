@@ -13,7 +13,7 @@ use crate::check::{Node, Resolved, Src};
 use crate::ir::{Act, Network};
 use crate::plan::Plan;
 
-pub use summary::summary;
+pub use summary::{step_names, summary};
 
 pub(crate) fn usize_lit(n: u64) -> Literal {
     Literal::usize_unsuffixed(n as usize)
@@ -88,6 +88,8 @@ pub fn expand(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) -> 
         quote!(__cnn::TensorSpec { name: #key, shape: #shape, offset: #offset })
     });
     let summary = summary(net, nodes, plan, figures);
+    let step_names = step_names(nodes, plan);
+    let step_count = usize_lit(step_names.len() as u64);
     let prepare = nodes.iter().enumerate().filter_map(|(i, n)| {
         let Resolved::BatchNorm {
             channels,
@@ -132,6 +134,8 @@ pub fn expand(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) -> 
         const _: () = {
             use ::cnn::__private as __cnn;
             #(#specs)*
+            /// Time per step, with the runtime's `profile` feature (without it, nothing).
+            static __CNN_CLOCKS: [__cnn::Clock; #step_count] = [const { __cnn::Clock::new() }; #step_count];
             impl #name {
                 /// Computes what the network derives from its weights: batch-norm scales in
                 /// the buffer, packed convolution weights beside it.
@@ -156,7 +160,7 @@ pub fn expand(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) -> 
                 const WEIGHT_BYTES: usize = #weight_bytes;
                 const MACS: u64 = #macs;
                 const ARENA_BYTES: usize = #arena_bytes;
-                                const ARENA_LEN: usize = #arena_len;
+                const ARENA_LEN: usize = #arena_len;
                 const NAIVE_ARENA_BYTES: usize = #naive;
                 const PEAK_LIVE_BYTES: usize = #live;
                 const WEIGHTS_LEN: usize = #weights_len;
@@ -164,6 +168,11 @@ pub fn expand(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) -> 
                 const INPUTS: &'static [&'static [usize]] = &[#(#inputs),*];
                 const TENSORS: &'static [__cnn::TensorSpec] = &[#(#tensors),*];
                 const SUMMARY: &'static str = #summary;
+                const STEPS: &'static [&'static str] = &[#(#step_names),*];
+
+                fn __clocks() -> &'static [__cnn::Clock] {
+                    &__CNN_CLOCKS
+                }
 
                 fn from_weights(mut weights: __cnn::Weights) -> ::core::result::Result<Self, __cnn::Error> {
                     if weights.len() != #weights_len {
@@ -212,7 +221,7 @@ pub fn fallback(net: &Network) -> TokenStream {
                 const WEIGHT_BYTES: usize = 0;
                 const MACS: u64 = 0;
                 const ARENA_BYTES: usize = 0;
-                                const ARENA_LEN: usize = 0;
+                const ARENA_LEN: usize = 0;
                 const NAIVE_ARENA_BYTES: usize = 0;
                 const PEAK_LIVE_BYTES: usize = 0;
                 const WEIGHTS_LEN: usize = 0;
@@ -220,6 +229,7 @@ pub fn fallback(net: &Network) -> TokenStream {
                 const INPUTS: &'static [&'static [usize]] = &[];
                 const TENSORS: &'static [__cnn::TensorSpec] = &[];
                 const SUMMARY: &'static str = "";
+                const STEPS: &'static [&'static str] = &[];
                 fn from_weights(_: __cnn::Weights) -> ::core::result::Result<Self, __cnn::Error> {
                     ::core::unimplemented!()
                 }

@@ -374,7 +374,8 @@ pub fn steps(nodes: &[Node], plan: &Plan) -> Steps {
         } else {
             call
         };
-        calls.push(quote!({ #call }));
+        let i = usize_lit(i as u64);
+        calls.push(quote!({ let _lap = __CNN_CLOCKS[#i].lap(); #call }));
     }
     Steps {
         specs,

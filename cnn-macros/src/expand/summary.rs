@@ -139,3 +139,25 @@ pub fn summary(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) ->
     }
     out
 }
+
+/// A name for each step of the forward pass (`Network::STEPS`): the state_dict prefix of the
+/// step's first layer (`-` for a layer without one), the kinds of the layers it computes, and
+/// its output shape, e.g. `layer1.0.conv1 Conv2d+BatchNorm2d+ReLU [16, 32, 32]`.
+pub fn step_names(nodes: &[Node], plan: &Plan) -> Vec<String> {
+    plan.steps
+        .iter()
+        .map(|s| {
+            let group = s.kind.fused_nodes(s.last_node);
+            let kinds: Vec<&str> = group.iter().map(|&i| nodes[i].kind.as_str()).collect();
+            let path = group
+                .first()
+                .and_then(|&i| nodes[i].path.as_deref())
+                .unwrap_or("-");
+            format!(
+                "{path} {} {}",
+                kinds.join("+"),
+                fmt_shape(&nodes[s.last_node].output)
+            )
+        })
+        .collect()
+}
