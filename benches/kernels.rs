@@ -207,6 +207,24 @@ fn layer<N: Network>(c: &mut Criterion, group: &str, id: &str, throughput: Throu
     g.finish();
 }
 
+/// A group of `N::GROUP` inputs through `forward_batch` per iteration: a layer whose weights
+/// are read once for the whole group. Throughput in FLOP over the group.
+fn group_layer<N: Network>(c: &mut Criterion, group: &str, id: &str) {
+    let net: N = cnn::__private::synthetic_network();
+    let input = cnn::__private::synthetic_input(N::GROUP * N::INPUT_LEN);
+    let mut output = vec![0.0; N::GROUP * N::OUTPUT_LEN];
+    let mut arena = vec![0.0; N::GROUP * N::ARENA_LEN];
+    let mut g = c.benchmark_group(group);
+    g.throughput(Throughput::Elements(2 * N::MACS * N::GROUP as u64));
+    g.bench_function(id, |b| {
+        b.iter(|| {
+            net.forward_batch(black_box(&input), &mut output, &mut arena)
+                .expect("runs")
+        })
+    });
+    g.finish();
+}
+
 fn flops<N: Network>() -> Throughput {
     Throughput::Elements(2 * N::MACS)
 }
@@ -285,6 +303,7 @@ fn kernels(c: &mut Criterion) {
     layer::<Expand3>(c, "mobilenet", "1x1_c80_480_3x3", flops::<Expand3>());
     layer::<Last3>(c, "mobilenet", "1x1_c160_1280_3x3", flops::<Last3>());
     layer::<Classifier>(c, "linear", "1280_1000", flops::<Classifier>());
+    group_layer::<Classifier>(c, "linear", "1280_1000_x16");
     layer::<Expand56>(c, "residual", "c256_56x56_conv", flops::<Expand56>());
     layer::<Residual56>(c, "residual", "c256_56x56_conv_add", flops::<Residual56>());
     let bytes = Throughput::Bytes(4 * MaxPool::INPUT_LEN as u64);

@@ -148,3 +148,35 @@ fn a_chain_reuses_memory_as_soon_as_a_tensor_dies() {
     assert_eq!(plan.steps.len(), 7);
     assert_eq!(plan.steps.last().unwrap().dst, plan::Buf::Output);
 }
+
+/// The schedule of a batch: LeNet-5's convolutions and pools image by image (their weights are
+/// smaller than their activations), its three linear layers over a group (weights of 192 KB,
+/// 40 KB and 3.4 KB against at most 2 KB of activations), the ReLUs fused into them; the
+/// arena of 23 KB allows the largest group. A network of light layers stays one by one.
+#[test]
+fn heavy_layers_run_over_a_group() {
+    let (nodes, result) = graph(quote!(struct LeNet5 {
+        input: [1, 28, 28],
+        conv1: Conv2d(6, 5, padding = 2), ReLU, pool1: MaxPool2d(2),
+        conv2: Conv2d(16, 5), ReLU, pool2: MaxPool2d(2),
+        Flatten, fc1: Linear(120), ReLU, fc2: Linear(84), ReLU, fc3: Linear(10),
+    }))
+    .expect("LeNet-5");
+    let p = plan::plan(&nodes, result);
+    let s = plan::schedule(&nodes, &p, 4 * p.arena_len);
+    assert_eq!(
+        s.layer_major,
+        [false, false, false, false, true, true, true]
+    );
+    assert_eq!(s.group, 16);
+    // An arena of 4 MiB leaves room for 8 in 32 MiB.
+    assert_eq!(plan::schedule(&nodes, &p, 4 << 20).group, 8);
+    let (nodes, result) = graph(quote!(struct Light {
+        input: [16, 32, 32],
+        a: Conv2d(16, 3, padding = 1), ReLU, MaxPool2d(2), b: Conv2d(16, 3, padding = 1),
+    }))
+    .expect("a light network");
+    let p = plan::plan(&nodes, result);
+    let s = plan::schedule(&nodes, &p, 4 * p.arena_len);
+    assert_eq!((s.layer_major, s.group), (vec![false; 3], 1));
+}

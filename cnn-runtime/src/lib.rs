@@ -40,8 +40,8 @@ pub mod __private {
     pub use crate::kernels::{
         ConvSpec, Extent, Norm, PoolSpec, activate, adaptive_avg_pool, adaptive_avg_pool_backward,
         adaptive_max_pool, adaptive_max_pool_backward, add, avg_pool, avg_pool_backward,
-        batch_norm, conv, conv_backward, conv_pack, linear, linear_backward, max_pool,
-        max_pool_backward, softmax,
+        batch_norm, conv, conv_backward, conv_many, conv_pack, linear, linear_backward,
+        linear_many, max_pool, max_pool_backward, softmax,
     };
     pub use crate::network::Packed;
     pub use crate::network::check_buffers;
@@ -66,6 +66,125 @@ pub mod __private {
             let (lo, hi) = arena.split_at_mut(src.0);
             (&hi[..src.1], &mut lo[dst.0..dst.0 + dst.1])
         }
+    }
+
+    /// Most inputs a network runs together (`Network::GROUP`).
+    pub const MOST_GROUP: usize = 16;
+
+    /// Where a step of the forward pass reads or writes, in each input's buffers: the input,
+    /// the output, or the arena from an offset.
+    #[derive(Clone, Copy, Debug)]
+    pub enum Place {
+        Input,
+        Output,
+        Arena(usize),
+    }
+
+    /// The buffers of a group of `images` inputs (see `Network::GROUP`): each input's input,
+    /// output and arena, one after the other.
+    pub struct Group<'a> {
+        pub input: &'a [f32],
+        pub output: &'a mut [f32],
+        pub arena: &'a mut [f32],
+        pub images: usize,
+    }
+
+    /// Each input's `in_len` values at `src` and `out_len` at `dst` in a group's buffers, for
+    /// a step run over the whole group; the first `images` of each array are set.
+    ///
+    /// # Panics
+    /// If the group has more than [`MOST_GROUP`] inputs or its buffers are not `images` of
+    /// `N`'s, or if `src` is the output or `dst` the input (the plan never does either).
+    #[allow(clippy::type_complexity)]
+    fn places<'a, N: Network>(
+        group: Group<'a>,
+        (src, in_len): (Place, usize),
+        (dst, out_len): (Place, usize),
+    ) -> ([&'a [f32]; MOST_GROUP], [&'a mut [f32]; MOST_GROUP]) {
+        let Group {
+            input,
+            output,
+            arena,
+            images,
+        } = group;
+        assert!(
+            images <= MOST_GROUP
+                && input.len() == images * N::INPUT_LEN
+                && output.len() == images * N::OUTPUT_LEN
+                && arena.len() == images * N::ARENA_LEN,
+            "a group's buffers hold its inputs'"
+        );
+        let mut xs: [&[f32]; MOST_GROUP] = [&[]; MOST_GROUP];
+        let mut ys: [&mut [f32]; MOST_GROUP] = Default::default();
+        match (src, dst) {
+            (Place::Arena(s), Place::Arena(d)) => {
+                for (b, one) in arena.chunks_exact_mut(N::ARENA_LEN).enumerate() {
+                    (xs[b], ys[b]) = split(one, (s, in_len), (d, out_len));
+                }
+            }
+            (Place::Input, Place::Arena(d)) => {
+                for (b, one) in arena.chunks_exact_mut(N::ARENA_LEN).enumerate() {
+                    xs[b] = &input[b * N::INPUT_LEN..][..in_len];
+                    ys[b] = &mut one[d..d + out_len];
+                }
+            }
+            (src, Place::Output) => {
+                let arena: &'a [f32] = arena;
+                for (b, y) in output.chunks_exact_mut(N::OUTPUT_LEN).enumerate() {
+                    xs[b] = match src {
+                        Place::Input => &input[b * N::INPUT_LEN..][..in_len],
+                        Place::Arena(s) => &arena[b * N::ARENA_LEN + s..][..in_len],
+                        Place::Output => unreachable!("no step reads the output"),
+                    };
+                    ys[b] = &mut y[..out_len];
+                }
+            }
+            (Place::Output, _) | (_, Place::Input) => {
+                unreachable!("no step reads the output or writes the input")
+            }
+        }
+        (xs, ys)
+    }
+
+    /// A `Linear` step of network `N` over a group of inputs, reading `IN` values at `src` and
+    /// writing `OUT` at `dst` in each input's buffers: one pass over the weights for all of
+    /// them (see [`linear_many`]).
+    ///
+    /// # Panics
+    /// As [`places`].
+    #[inline(never)]
+    pub fn linear_group<N: Network, const IN: usize, const OUT: usize>(
+        group: Group<'_>,
+        (src, dst): (Place, Place),
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        norm: Option<Norm<'_>>,
+        act: Activation,
+    ) {
+        let images = group.images;
+        let (xs, mut ys) = places::<N>(group, (src, IN), (dst, OUT));
+        linear_many::<IN, OUT>(&xs[..images], weight, bias, norm, act, &mut ys[..images]);
+    }
+
+    /// A convolution step `S` of network `N` over a group of inputs, at `src` and `dst` in each
+    /// input's buffers (see [`conv_many`]).
+    ///
+    /// # Panics
+    /// As [`places`].
+    #[inline(never)]
+    pub fn conv_group<S: ConvSpec, N: Network>(
+        group: Group<'_>,
+        (src, dst): (Place, Place),
+        weight: &[f32],
+        packed: Option<&[f32]>,
+        bias: Option<&[f32]>,
+        norm: Option<Norm<'_>>,
+    ) {
+        let images = group.images;
+        let inputs = S::IN_CHANNELS * S::INPUT.volume();
+        let outputs = S::OUT_CHANNELS * S::OUTPUT.volume();
+        let (xs, mut ys) = places::<N>(group, (src, inputs), (dst, outputs));
+        conv_many::<S>(&xs[..images], weight, packed, bias, norm, &mut ys[..images]);
     }
 
     /// Computes a batch norm's derived values at `slot`: `scale = weight / sqrt(var + eps)` and

@@ -129,6 +129,15 @@ pub trait Network: Sized + Send + Sync {
     /// The weight buffer.
     fn weights(&self) -> &[f32];
 
+    /// Inputs that [`forward_batch`](Network::forward_batch) runs together at most (where its
+    /// arena holds as many): the layers whose weights outweigh their activations run layer by
+    /// layer over the group, each reading its weights from memory once for all of it (a
+    /// `Linear` layer multiplies them by every input in one pass); the others image by image,
+    /// each image's activations kept in cache from one layer to the next. 1 for a network
+    /// without such layers. The macro chooses it so that the group's arenas take at most 32
+    /// MiB (and 16 inputs).
+    const GROUP: usize;
+
     /// Runs the network on one input, writing one output, using `arena` for the intermediate
     /// activations. Allocates nothing.
     ///
@@ -137,7 +146,66 @@ pub trait Network: Sized + Send + Sync {
     ///
     /// # Errors
     /// [`Error::InputLength`], [`Error::OutputLength`] or [`Error::ArenaTooSmall`].
-    fn forward(&self, input: &[f32], output: &mut [f32], arena: &mut [f32]) -> Result<(), Error>;
+    fn forward(&self, input: &[f32], output: &mut [f32], arena: &mut [f32]) -> Result<(), Error> {
+        check_buffers::<Self>(input, output, arena)?;
+        self.__forward_group(input, output, &mut arena[..Self::ARENA_LEN], 1);
+        Ok(())
+    }
+
+    /// Runs the network on `n` inputs one after the other in `input`, writing their `n`
+    /// outputs: in groups of as many inputs as `arena` holds arenas of `ARENA_LEN` values, at
+    /// most [`GROUP`](Network::GROUP). Allocates nothing; the outputs are
+    /// [`forward`](Network::forward)'s on each input, bit for bit.
+    ///
+    /// # Shapes
+    /// `input`: `n * INPUT_LEN` values; `output`: `n * OUTPUT_LEN`; `arena`: at least
+    /// `ARENA_LEN` (`GROUP * ARENA_LEN` for the whole benefit).
+    ///
+    /// # Errors
+    /// [`Error::InputLength`] if `input.len()` is not a multiple of `INPUT_LEN`;
+    /// [`Error::OutputLength`] or [`Error::ArenaTooSmall`].
+    fn forward_batch(
+        &self,
+        input: &[f32],
+        output: &mut [f32],
+        arena: &mut [f32],
+    ) -> Result<(), Error> {
+        let n = batch_len::<Self>(input)?;
+        if output.len() != n * Self::OUTPUT_LEN {
+            return Err(Error::OutputLength {
+                expected: n * Self::OUTPUT_LEN,
+                found: output.len(),
+            });
+        }
+        if arena.len() < Self::ARENA_LEN {
+            return Err(Error::ArenaTooSmall {
+                expected: Self::ARENA_LEN,
+                found: arena.len(),
+            });
+        }
+        let group = match Self::ARENA_LEN {
+            0 => Self::GROUP,
+            len => (arena.len() / len).min(Self::GROUP),
+        }
+        .max(1);
+        let mut first = 0;
+        while first < n {
+            let k = group.min(n - first);
+            self.__forward_group(
+                &input[first * Self::INPUT_LEN..(first + k) * Self::INPUT_LEN],
+                &mut output[first * Self::OUTPUT_LEN..(first + k) * Self::OUTPUT_LEN],
+                &mut arena[..k * Self::ARENA_LEN],
+                k,
+            );
+            first += k;
+        }
+        Ok(())
+    }
+
+    /// The forward pass of `images` inputs (`images <= GROUP`): `input`, `output` and `arena`
+    /// hold exactly `images` of each, one after the other.
+    #[doc(hidden)]
+    fn __forward_group(&self, input: &[f32], output: &mut [f32], arena: &mut [f32], images: usize);
 
     /// Loads a safetensors file with PyTorch's state_dict names (as
     /// `safetensors.torch.save_file(model.state_dict(), path)` writes it).
@@ -199,41 +267,38 @@ pub trait Network: Sized + Send + Sync {
     }
 
     /// Runs the network on a batch: `input` holds `n` inputs one after the other; the result
-    /// holds their `n` outputs. With the `parallel` feature the inputs are shared out over all
-    /// cores, each thread with its own arena; the outputs are the same.
+    /// holds their `n` outputs, as [`forward_batch`](Network::forward_batch) computes them.
+    /// With the `parallel` feature the groups of inputs are shared out over all cores, each
+    /// thread with its own arenas; the outputs are the same.
     ///
     /// # Errors
     /// [`Error::InputLength`] if `input.len()` is not a multiple of `INPUT_LEN`.
     #[cfg(feature = "alloc")]
     fn infer_many(&self, input: &[f32]) -> Result<Vec<f32>, Error> {
-        if Self::INPUT_LEN == 0 || !input.len().is_multiple_of(Self::INPUT_LEN) {
-            return Err(Error::InputLength {
-                expected: Self::INPUT_LEN,
-                found: input.len(),
-            });
-        }
-        let n = input.len() / Self::INPUT_LEN;
+        let n = batch_len::<Self>(input)?;
         let mut output = vec![0.0; n * Self::OUTPUT_LEN];
+        // Groups of `GROUP` inputs, fewer where that leaves a thread idle.
+        #[cfg(feature = "parallel")]
+        let group = Self::GROUP
+            .min(n.div_ceil(rayon::current_num_threads()))
+            .max(1);
+        #[cfg(not(feature = "parallel"))]
+        let group = Self::GROUP.min(n).max(1);
         #[cfg(feature = "parallel")]
         {
             use rayon::prelude::*;
             input
-                .par_chunks_exact(Self::INPUT_LEN)
-                .zip(output.par_chunks_exact_mut(Self::OUTPUT_LEN))
+                .par_chunks(group * Self::INPUT_LEN)
+                .zip(output.par_chunks_mut(group * Self::OUTPUT_LEN))
                 .try_for_each_init(
-                    || vec![0.0; Self::ARENA_LEN],
-                    |arena, (x, y)| self.forward(x, y, arena),
+                    || vec![0.0; group * Self::ARENA_LEN],
+                    |arena, (x, y)| self.forward_batch(x, y, arena),
                 )?;
         }
         #[cfg(not(feature = "parallel"))]
         {
-            let mut arena = vec![0.0; Self::ARENA_LEN];
-            for (x, y) in input
-                .chunks_exact(Self::INPUT_LEN)
-                .zip(output.chunks_exact_mut(Self::OUTPUT_LEN))
-            {
-                self.forward(x, y, &mut arena)?;
-            }
+            let mut arena = vec![0.0; group * Self::ARENA_LEN];
+            self.forward_batch(input, &mut output, &mut arena)?;
         }
         Ok(output)
     }
@@ -252,7 +317,18 @@ pub trait Network: Sized + Send + Sync {
     }
 }
 
-/// Checks the buffers given to `forward`; the generated code calls it first.
+/// The number of inputs in `input`, which holds whole inputs of `N` one after the other.
+fn batch_len<N: Network>(input: &[f32]) -> Result<usize, Error> {
+    if N::INPUT_LEN == 0 || !input.len().is_multiple_of(N::INPUT_LEN) {
+        return Err(Error::InputLength {
+            expected: N::INPUT_LEN,
+            found: input.len(),
+        });
+    }
+    Ok(input.len() / N::INPUT_LEN)
+}
+
+/// Checks the buffers given to `forward`.
 #[doc(hidden)]
 pub fn check_buffers<N: Network>(
     input: &[f32],

@@ -42,14 +42,18 @@ impl Clock {
         }
     }
 
-    /// Starts timing one run of the step; the time counts when the lap is dropped.
+    /// Starts timing `runs` runs of the step together (a group of inputs); the time counts
+    /// when the lap is dropped.
     #[inline(always)]
-    pub fn lap(&'static self) -> Lap {
+    pub fn lap(&'static self, runs: usize) -> Lap {
+        let _ = runs;
         Lap {
             #[cfg(feature = "profile")]
             clock: self,
             #[cfg(feature = "profile")]
             start: std::time::Instant::now(),
+            #[cfg(feature = "profile")]
+            runs: runs as u64,
         }
     }
 }
@@ -60,6 +64,8 @@ pub struct Lap {
     clock: &'static Clock,
     #[cfg(feature = "profile")]
     start: std::time::Instant,
+    #[cfg(feature = "profile")]
+    runs: u64,
 }
 
 #[cfg(feature = "profile")]
@@ -70,11 +76,12 @@ impl Drop for Lap {
         self.clock
             .nanos
             .fetch_add(u64::try_from(nanos).unwrap_or(u64::MAX), Relaxed);
-        self.clock.runs.fetch_add(1, Relaxed);
+        self.clock.runs.fetch_add(self.runs, Relaxed);
     }
 }
 
-/// One step of a forward pass and the time it took.
+/// One step of a forward pass and the time it took (a step run over a group of inputs at once
+/// counts one run per input).
 #[cfg(feature = "profile")]
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepTime {

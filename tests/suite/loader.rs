@@ -209,6 +209,29 @@ fn wrong_buffer_sizes_are_errors() {
             found: 3
         })
     );
+    // A batch: whole inputs, as many outputs, room for one input's arena at least.
+    let arena = &mut vec![0.0; Small::ARENA_LEN];
+    assert_eq!(
+        net.forward_batch(&[0.0; 150], &mut [0.0; 8], arena),
+        Err(Error::InputLength {
+            expected: 72,
+            found: 150
+        })
+    );
+    assert_eq!(
+        net.forward_batch(&[0.0; 144], &mut [0.0; 12], arena),
+        Err(Error::OutputLength {
+            expected: 8,
+            found: 12
+        })
+    );
+    assert_eq!(
+        net.forward_batch(&[0.0; 144], &mut [0.0; 8], &mut arena[1..]),
+        Err(Error::ArenaTooSmall {
+            expected: Small::ARENA_LEN,
+            found: Small::ARENA_LEN - 1
+        })
+    );
     assert!(matches!(
         Small::from_weights(Weights::Owned(vec![0.0; 3])),
         Err(Error::WeightsLength { found: 3, .. })

@@ -187,3 +187,41 @@ fn profile_counts_every_step() {
             .all(|t| t.runs == 0)
     );
 }
+
+/// A batch runs its heavy layers over groups of inputs; each input's output is the one it gets
+/// alone, bit for bit, whatever the group (arenas for 1, 3 or `GROUP` inputs) and the size of
+/// the batch.
+fn batch_equals_one_by_one<N: Network>(n: usize) {
+    let net: N = cnn::__private::synthetic_network();
+    let input = cnn::__private::synthetic_input(n * N::INPUT_LEN);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+    let alone: Vec<f32> = input
+        .chunks_exact(N::INPUT_LEN)
+        .flat_map(|x| net.infer(x).expect("one input"))
+        .collect();
+    for arenas in [1, 3, N::GROUP] {
+        let mut output = vec![f32::NAN; n * N::OUTPUT_LEN];
+        let mut arena = vec![0.0; arenas * N::ARENA_LEN];
+        net.forward_batch(&input, &mut output, &mut arena)
+            .expect("a batch");
+        assert_eq!(
+            bits(&output),
+            bits(&alone),
+            "{}: arenas for {arenas}",
+            N::NAME
+        );
+    }
+    let many = net.infer_many(&input).expect("a batch");
+    assert_eq!(bits(&many), bits(&alone), "{}: infer_many", N::NAME);
+}
+
+#[test]
+fn batches_give_each_input_its_own_output() {
+    assert_eq!(
+        (LeNet5::GROUP, ResNet20::GROUP, MobileNetV2Half::GROUP),
+        (16, 16, 16)
+    );
+    batch_equals_one_by_one::<LeNet5>(37);
+    batch_equals_one_by_one::<ResNet20>(5);
+    batch_equals_one_by_one::<MobileNetV2Half>(5);
+}

@@ -118,12 +118,15 @@ pub fn expand(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) -> 
         let (c, eps) = (usize_lit(channels), f32_lit(eps));
         Some(quote!(__cnn::prepare_norm(weights, #c, #var, #gamma, #beta, #eps, #slot);))
     });
+    let schedule = crate::plan::schedule(nodes, plan, 4 * plan.arena_len);
+    let group = usize_lit(schedule.group);
     let steps::Steps {
         specs,
         calls,
         packs,
         packed_len,
-    } = steps::steps(nodes, plan);
+    } = steps::steps(nodes, plan, &schedule);
+    let body = group_body(&calls, &schedule.layer_major);
     let copy_through = plan
         .copy_through
         .then(|| quote!(output.copy_from_slice(input);));
@@ -169,6 +172,7 @@ pub fn expand(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) -> 
                 const TENSORS: &'static [__cnn::TensorSpec] = &[#(#tensors),*];
                 const SUMMARY: &'static str = #summary;
                 const STEPS: &'static [&'static str] = &[#(#step_names),*];
+                const GROUP: usize = #group;
 
                 fn __clocks() -> &'static [__cnn::Clock] {
                     &__CNN_CLOCKS
@@ -189,17 +193,50 @@ pub fn expand(net: &Network, nodes: &[Node], plan: &Plan, figures: &Figures) -> 
                     &self.weights
                 }
 
-                fn forward(&self, input: &[f32], output: &mut [f32], arena: &mut [f32]) -> ::core::result::Result<(), __cnn::Error> {
-                    __cnn::check_buffers::<Self>(input, output, arena)?;
+                fn __forward_group(&self, input: &[f32], output: &mut [f32], arena: &mut [f32], images: usize) {
                     let w: &[f32] = &self.weights;
-                    let _ = (&w, &arena);
-                    #(#calls)*
+                    let _ = (&w, &arena, images);
+                    #body
                     #copy_through
-                    ::core::result::Result::Ok(())
                 }
             }
         };
     }
+}
+
+/// The forward pass of a group of `images` inputs: runs of image-major steps in a loop over
+/// the inputs, each input's buffers bound as `input`, `output` and `arena` (as a single
+/// input's forward pass has them); each layer-major step in a loop of its own, or at once for
+/// the whole group.
+fn group_body(calls: &[(TokenStream, bool)], layer_major: &[bool]) -> TokenStream {
+    let per_input = |steps: &[TokenStream]| {
+        quote! {
+            for __image in 0..images {
+                let input = &input[__image * <Self as __cnn::Network>::INPUT_LEN..(__image + 1) * <Self as __cnn::Network>::INPUT_LEN];
+                let output = &mut output[__image * <Self as __cnn::Network>::OUTPUT_LEN..(__image + 1) * <Self as __cnn::Network>::OUTPUT_LEN];
+                let arena = &mut arena[__image * <Self as __cnn::Network>::ARENA_LEN..(__image + 1) * <Self as __cnn::Network>::ARENA_LEN];
+                let _ = (&input, &output, &arena);
+                #(#steps)*
+            }
+        }
+    };
+    let mut body = TokenStream::new();
+    let mut run: Vec<TokenStream> = Vec::new();
+    for ((call, whole_group), &layer) in calls.iter().zip(layer_major) {
+        if layer && !run.is_empty() {
+            body.extend(per_input(&run));
+            run.clear();
+        }
+        match (layer, whole_group) {
+            (_, true) => body.extend(call.clone()),
+            (true, false) => body.extend(per_input(std::slice::from_ref(call))),
+            (false, false) => run.push(call.clone()),
+        }
+    }
+    if !run.is_empty() {
+        body.extend(per_input(&run));
+    }
+    body
 }
 
 /// What a network that failed its checks expands to: the struct and an implementation that
@@ -230,13 +267,14 @@ pub fn fallback(net: &Network) -> TokenStream {
                 const TENSORS: &'static [__cnn::TensorSpec] = &[];
                 const SUMMARY: &'static str = "";
                 const STEPS: &'static [&'static str] = &[];
+                const GROUP: usize = 1;
                 fn from_weights(_: __cnn::Weights) -> ::core::result::Result<Self, __cnn::Error> {
                     ::core::unimplemented!()
                 }
                 fn weights(&self) -> &[f32] {
                     ::core::unimplemented!()
                 }
-                fn forward(&self, _: &[f32], _: &mut [f32], _: &mut [f32]) -> ::core::result::Result<(), __cnn::Error> {
+                fn __forward_group(&self, _: &[f32], _: &mut [f32], _: &mut [f32], _: usize) {
                     ::core::unimplemented!()
                 }
             }

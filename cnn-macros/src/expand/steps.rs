@@ -7,7 +7,7 @@ use quote::{format_ident, quote};
 use super::{activation, spec_ident, usize_lit};
 use crate::check::{Node, Resolved, Src};
 use crate::ir::Act;
-use crate::plan::{Buf, Plan, StepKind};
+use crate::plan::{Buf, Plan, Schedule, StepKind};
 
 /// `__cnn::Extent { d, h, w }` from the spatial sizes of a 1-d, 2-d or 3-d layer; missing
 /// leading axes get `fill`.
@@ -239,7 +239,9 @@ pub(super) fn pool_spec(spec: &proc_macro2::Ident, n: &Node) -> (TokenStream, To
 /// convolutions' weights are packed at load time.
 pub struct Steps {
     pub specs: Vec<TokenStream>,
-    pub calls: Vec<TokenStream>,
+    /// Per step: its statements, and whether they run the whole group at once (a layer-major
+    /// `Linear` step) rather than one input's buffers.
+    pub calls: Vec<(TokenStream, bool)>,
     /// Statements packing each convolution's weights from `weights` into `packed`.
     pub packs: Vec<TokenStream>,
     /// Values of the packed weights of all convolutions: an expression, as each layer's
@@ -247,7 +249,19 @@ pub struct Steps {
     pub packed_len: TokenStream,
 }
 
-pub fn steps(nodes: &[Node], plan: &Plan) -> Steps {
+/// The place of a buffer in each input's buffers, for a step over a group.
+fn place(buf: Buf) -> TokenStream {
+    match buf {
+        Buf::Input => quote!(__cnn::Place::Input),
+        Buf::Output => quote!(__cnn::Place::Output),
+        Buf::Arena { offset, .. } => {
+            let o = usize_lit(offset);
+            quote!(__cnn::Place::Arena(#o))
+        }
+    }
+}
+
+pub fn steps(nodes: &[Node], plan: &Plan, schedule: &Schedule) -> Steps {
     let mut specs = Vec::new();
     let mut calls = Vec::new();
     let mut packs = Vec::new();
@@ -285,6 +299,21 @@ pub fn steps(nodes: &[Node], plan: &Plan) -> Steps {
                 packed_len = quote!(#at + #packed_here);
                 let b = bias(nodes, plan, *node, *has_bias, *out_channels);
                 let nm = norm(nodes, plan, *bn);
+                if schedule.layer_major[i] {
+                    let (src, dst) = (place(step.srcs[0]), place(step.dst));
+                    let lap = usize_lit(i as u64);
+                    calls.push((
+                        quote!({
+                            let _lap = __CNN_CLOCKS[#lap].lap(images);
+                            __cnn::conv_group::<#spec, Self>(
+                                __cnn::Group { input, output: &mut *output, arena: &mut *arena, images },
+                                (#src, #dst), #weight, #packed, #b, #nm,
+                            );
+                        }),
+                        true,
+                    ));
+                    continue;
+                }
                 quote!(__cnn::conv::<#spec>(src, #weight, #packed, #b, #nm, dst);)
             }
             StepKind::Linear {
@@ -309,6 +338,21 @@ pub fn steps(nodes: &[Node], plan: &Plan) -> Steps {
                 let b = bias(nodes, plan, *node, has_bias, out_features);
                 let nm = norm(nodes, plan, *bn);
                 let act = activation(*act);
+                if schedule.layer_major[i] {
+                    let (src, dst) = (place(step.srcs[0]), place(step.dst));
+                    let lap = usize_lit(i as u64);
+                    calls.push((
+                        quote!({
+                            let _lap = __CNN_CLOCKS[#lap].lap(images);
+                            __cnn::linear_group::<Self, #fi, #fo>(
+                                __cnn::Group { input, output: &mut *output, arena: &mut *arena, images },
+                                (#src, #dst), #weight, #b, #nm, #act,
+                            );
+                        }),
+                        true,
+                    ));
+                    continue;
+                }
                 quote!(__cnn::linear::<#fi, #fo>(src, #weight, #b, #nm, #act, dst);)
             }
             StepKind::Pool { node } | StepKind::Adaptive { node } => {
@@ -375,7 +419,7 @@ pub fn steps(nodes: &[Node], plan: &Plan) -> Steps {
             call
         };
         let i = usize_lit(i as u64);
-        calls.push(quote!({ let _lap = __CNN_CLOCKS[#i].lap(); #call }));
+        calls.push((quote!({ let _lap = __CNN_CLOCKS[#i].lap(1); #call }), false));
     }
     Steps {
         specs,

@@ -5,6 +5,9 @@
 use crate::check::{Node, Resolved, Src};
 use crate::ir::Act;
 
+mod schedule;
+pub use schedule::{Schedule, schedule};
+
 /// Where a step reads or writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Buf {

@@ -99,34 +99,77 @@ pub fn conv_at<S: ConvSpec>(
     norm: Option<Norm<'_>>,
     output: &mut [f32],
 ) {
+    conv_many_at::<S>(level, &[input], weight, packed, bias, norm, &mut [output]);
+}
+
+/// [`conv`] on several inputs at once: `ys[b]` from `xs[b]`. Layers whose output channels go
+/// in vector lanes (small planes, strided windows) take every input with each block of
+/// weights, which is then read from memory once for all of them; the others go input by
+/// input. Each output equals [`conv`]'s on its input alone, bit for bit.
+///
+/// # Shapes
+/// As [`conv`], for each of `xs` and `ys`; as many `ys` as `xs`.
+///
+/// # Panics
+/// If a slice is shorter than its shape says, or `xs` and `ys` differ in number.
+#[inline(never)]
+pub fn conv_many<S: ConvSpec>(
+    xs: &[&[f32]],
+    weight: &[f32],
+    packed: Option<&[f32]>,
+    bias: Option<&[f32]>,
+    norm: Option<Norm<'_>>,
+    ys: &mut [&mut [f32]],
+) {
+    conv_many_at::<S>(super::level(), xs, weight, packed, bias, norm, ys);
+}
+
+/// [`conv_many`] on the given instruction set.
+#[doc(hidden)]
+pub fn conv_many_at<S: ConvSpec>(
+    level: super::Level,
+    xs: &[&[f32]],
+    weight: &[f32],
+    packed: Option<&[f32]>,
+    bias: Option<&[f32]>,
+    norm: Option<Norm<'_>>,
+    ys: &mut [&mut [f32]],
+) {
     let out_plane = S::OUTPUT.volume();
     let len = S::OUT_CHANNELS * (S::IN_CHANNELS / S::GROUPS) * S::KERNEL.volume();
     assert!(
-        input.len() >= S::IN_CHANNELS * S::INPUT.volume()
+        xs.len() == ys.len()
+            && xs
+                .iter()
+                .all(|x| x.len() >= S::IN_CHANNELS * S::INPUT.volume())
             && weight.len() >= len
-            && output.len() >= S::OUT_CHANNELS * out_plane
+            && ys.iter().all(|y| y.len() >= S::OUT_CHANNELS * out_plane)
             && bias.is_none_or(|b| b.len() >= S::OUT_CHANNELS)
             && norm.is_none_or(|n| {
                 n.mean.len().min(n.scale.len()).min(n.shift.len()) >= S::OUT_CHANNELS
             }),
         "convolution buffers shorter than their shapes"
     );
-    let output = &mut output[..S::OUT_CHANNELS * out_plane];
+    for y in ys.iter_mut() {
+        *y = &mut core::mem::take(y)[..S::OUT_CHANNELS * out_plane];
+    }
     let epilogue = Epilogue {
         bias,
         norm,
         act: S::ACTIVATION,
     };
     let packed = packed.filter(|p| level == super::level() && p.len() >= S::PACKED_LEN);
-    if super::simd::conv_fused::<S>(level, input, weight, packed, &epilogue, output) {
+    if super::simd::conv_fused::<S>(level, xs, weight, packed, &epilogue, ys) {
         return;
     }
-    for (co, out) in output.chunks_exact_mut(out_plane).enumerate() {
-        out.fill(bias.map_or(0.0, |b| b[co]));
-    }
-    accumulate::<S>(input, weight, output);
-    for (co, out) in output.chunks_exact_mut(out_plane).enumerate() {
-        finish(out, co, norm, S::ACTIVATION);
+    for (input, output) in xs.iter().zip(ys.iter_mut()) {
+        for (co, out) in output.chunks_exact_mut(out_plane).enumerate() {
+            out.fill(bias.map_or(0.0, |b| b[co]));
+        }
+        accumulate::<S>(input, weight, output);
+        for (co, out) in output.chunks_exact_mut(out_plane).enumerate() {
+            finish(out, co, norm, S::ACTIVATION);
+        }
     }
 }
 

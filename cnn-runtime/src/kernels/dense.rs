@@ -99,36 +99,79 @@ pub fn linear_at<const IN: usize, const OUT: usize>(
     act: Activation,
     y: &mut [f32],
 ) {
-    let x = &x[..IN];
-    let y = &mut y[..OUT];
-    if !super::simd::dots(level, x, &weight[..IN * OUT], IN, y) {
-        for (row, out) in weight.chunks_exact(IN).zip(y.iter_mut()).take(OUT) {
-            let mut lanes = [0.0f32; 8];
-            let (rows, row_tail) = row.as_chunks::<8>();
-            let (xs, x_tail) = x.as_chunks::<8>();
-            for (w8, x8) in rows.iter().zip(xs) {
-                for l in 0..8 {
-                    lanes[l] += w8[l] * x8[l];
+    linear_many_at::<IN, OUT>(level, &[x], weight, bias, norm, act, &mut [y]);
+}
+
+/// [`linear`] on several inputs at once: `ys[b]` from `xs[b]`, the weights read from memory
+/// once for all of them. Each output equals [`linear`]'s on its input alone, bit for bit.
+///
+/// # Shapes
+/// Each of `xs`: `[IN]`; `weight`: `[OUT, IN]`; `bias`: `[OUT]`; each of `ys`: `[OUT]`;
+/// as many `ys` as `xs`.
+///
+/// # Panics
+/// If a slice is shorter than its shape says, or `xs` and `ys` differ in number.
+#[inline(never)]
+pub fn linear_many<const IN: usize, const OUT: usize>(
+    xs: &[&[f32]],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    norm: Option<Norm<'_>>,
+    act: Activation,
+    ys: &mut [&mut [f32]],
+) {
+    linear_many_at::<IN, OUT>(super::level(), xs, weight, bias, norm, act, ys);
+}
+
+/// [`linear_many`] on the given instruction set.
+#[doc(hidden)]
+pub fn linear_many_at<const IN: usize, const OUT: usize>(
+    level: super::Level,
+    xs: &[&[f32]],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    norm: Option<Norm<'_>>,
+    act: Activation,
+    ys: &mut [&mut [f32]],
+) {
+    assert_eq!(xs.len(), ys.len(), "as many outputs as inputs");
+    for y in ys.iter_mut() {
+        *y = &mut core::mem::take(y)[..OUT];
+    }
+    let weight = &weight[..IN * OUT];
+    if !super::simd::dots(level, xs, weight, IN, ys) {
+        for (x, y) in xs.iter().zip(ys.iter_mut()) {
+            let x = &x[..IN];
+            for (row, out) in weight.chunks_exact(IN).zip(y.iter_mut()) {
+                let mut lanes = [0.0f32; 8];
+                let (rows, row_tail) = row.as_chunks::<8>();
+                let (xs, x_tail) = x.as_chunks::<8>();
+                for (w8, x8) in rows.iter().zip(xs) {
+                    for l in 0..8 {
+                        lanes[l] += w8[l] * x8[l];
+                    }
                 }
+                let mut sum = lanes.iter().sum::<f32>();
+                for (w, x) in row_tail.iter().zip(x_tail) {
+                    sum += w * x;
+                }
+                *out = sum;
             }
-            let mut sum = lanes.iter().sum::<f32>();
-            for (w, x) in row_tail.iter().zip(x_tail) {
-                sum += w * x;
+        }
+    }
+    for y in ys.iter_mut() {
+        if let Some(b) = bias {
+            for (v, b) in y.iter_mut().zip(b) {
+                *v += b;
             }
-            *out = sum;
         }
-    }
-    if let Some(b) = bias {
-        for (v, b) in y.iter_mut().zip(b) {
-            *v += b;
+        if let Some(n) = norm {
+            for (o, v) in y.iter_mut().enumerate() {
+                *v = (*v - n.mean[o]) * n.scale[o] + n.shift[o];
+            }
         }
+        activate(y, act);
     }
-    if let Some(n) = norm {
-        for (o, v) in y[..OUT].iter_mut().enumerate() {
-            *v = (*v - n.mean[o]) * n.scale[o] + n.shift[o];
-        }
-    }
-    activate(&mut y[..OUT], act);
 }
 
 /// `dst = act(dst + src)`, elementwise (a residual connection and the activation after it),

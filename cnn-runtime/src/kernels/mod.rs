@@ -11,10 +11,10 @@ mod dense;
 mod pool;
 mod simd;
 
-pub use conv::{ConvSpec, conv, conv_at, conv_backward, conv_pack};
+pub use conv::{ConvSpec, conv, conv_at, conv_backward, conv_many, conv_many_at, conv_pack};
 pub use dense::{
-    activate, activate_backward, add, batch_norm, linear, linear_at, linear_backward, softmax,
-    softmax_backward,
+    activate, activate_backward, add, batch_norm, linear, linear_at, linear_backward, linear_many,
+    linear_many_at, softmax, softmax_backward,
 };
 pub use pool::{
     PoolSpec, adaptive_avg_pool, adaptive_avg_pool_backward, adaptive_max_pool,

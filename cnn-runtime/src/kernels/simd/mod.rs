@@ -101,17 +101,19 @@ fn hardware() -> Level {
     Level::Portable
 }
 
-/// The convolution of `input` into `output` with its epilogue (bias, batch norm, activation) at
-/// `level`, if `level` runs here and the layer's width axis has stride 1 or 2 and dilation 1;
-/// returns whether it did. `output` holds exactly the layer's output; `packed`, if given, the
-/// weights as [`pack`] lays them out for `level`.
+/// The convolution of each of `xs` into the same place of `ys` with its epilogue (bias, batch
+/// norm, activation) at `level`, if `level` runs here and the layer's width axis has stride 1
+/// or 2 and dilation 1; returns whether it did. Each of `ys` holds exactly the layer's output;
+/// `packed`, if given, the weights as [`pack`] lays them out for `level`. Layers in the channel
+/// tile take every input with each block of weights (read from memory once for all); the
+/// others go input by input. Either way each output is the one its input gets alone.
 pub(super) fn conv_fused<S: ConvSpec>(
     level: Level,
-    input: &[f32],
+    xs: &[&[f32]],
     weight: &[f32],
     packed: Option<&[f32]>,
     epilogue: &Epilogue<'_>,
-    output: &mut [f32],
+    ys: &mut [&mut [f32]],
 ) -> bool {
     // A kernel whose taps for one input channel of 16 output channels overflow the packing
     // buffer (more than 144 taps) stays portable.
@@ -142,28 +144,41 @@ pub(super) fn conv_fused<S: ConvSpec>(
         // SAFETY: as for `conv_avx512` below; `packed` holds the weights `pack` transformed
         // for this level (`g.winograd`), `S::PACKED_LEN` of them.
         (Level::Avx512, Some(p)) if g.winograd => unsafe {
-            x86::winograd_avx512(&g, input, p, &ep, output);
+            for (x, y) in xs.iter().zip(ys.iter_mut()) {
+                x86::winograd_avx512(&g, x, p, &ep, y);
+            }
             true
         },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above, with AVX2 and FMA.
         (Level::Avx2, Some(p)) if g.winograd => unsafe {
-            x86::winograd_avx2(&g, input, p, &ep, output);
+            for (x, y) in xs.iter().zip(ys.iter_mut()) {
+                x86::winograd_avx2(&g, x, p, &ep, y);
+            }
             true
         },
         _ => false,
     };
     // Layers whose output channels each read one input channel (depthwise layers, and first
-    // layers of one channel) take their own kernel where it fits them.
+    // layers of one channel) take their own kernel where it fits them (which the layer's
+    // sizes decide: it takes every input or none).
     let depthwise = !winograd && g.in_per_group == 1;
     let done = depthwise
         && match level {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as for `conv_avx512` below.
-            Level::Avx512 => unsafe { x86::depthwise_avx512(&g, input, weight, &ep, output) },
+            Level::Avx512 => unsafe {
+                xs.iter()
+                    .zip(ys.iter_mut())
+                    .all(|(x, y)| x86::depthwise_avx512(&g, x, weight, &ep, y))
+            },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as for `conv_avx2` below.
-            Level::Avx2 => unsafe { x86::depthwise_avx2(&g, input, weight, &ep, output) },
+            Level::Avx2 => unsafe {
+                xs.iter()
+                    .zip(ys.iter_mut())
+                    .all(|(x, y)| x86::depthwise_avx2(&g, x, weight, &ep, y))
+            },
             _ => false,
         };
     match level {
@@ -172,33 +187,44 @@ pub(super) fn conv_fused<S: ConvSpec>(
         // SAFETY: `level <= self::level()`, so the processor has AVX-512F; `conv_at` checked that
         // the slices hold the shapes of `S` (and the epilogue's its channels), which `g`
         // describes and which is all the kernel reads and writes.
-        Level::Avx512 => unsafe { x86::conv_avx512(&g, input, weight, packed, &ep, output) },
+        Level::Avx512 => unsafe { x86::conv_avx512(&g, xs, weight, packed, &ep, ys) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above, with AVX2 and FMA.
-        Level::Avx2 => unsafe { x86::conv_avx2(&g, input, weight, packed, &ep, output) },
+        Level::Avx2 => unsafe { x86::conv_avx2(&g, xs, weight, packed, &ep, ys) },
         _ => return false,
     }
     if let Some(act) = after {
-        super::activate(output, act);
+        for y in ys.iter_mut() {
+            super::activate(y, act);
+        }
     }
     true
 }
 
-/// `y[o] = sum over i of w[o, i] x[i]` for the rows of `w` (`y.len()` of them, `inputs` long)
-/// at `level`, if it runs here; returns whether it did.
-pub(super) fn dots(level: Level, x: &[f32], w: &[f32], inputs: usize, y: &mut [f32]) -> bool {
-    assert!(x.len() >= inputs && w.len() >= inputs * y.len());
+/// `ys[b][o] = sum over i of w[o, i] xs[b][i]` for the rows of `w` (as many as each of `ys`
+/// holds, `inputs` long) and every input `b`, at `level`, if it runs here; returns whether it
+/// did. Each output is summed in the same order however many inputs come together.
+pub(super) fn dots(
+    level: Level,
+    xs: &[&[f32]],
+    w: &[f32],
+    inputs: usize,
+    ys: &mut [&mut [f32]],
+) -> bool {
+    let outputs = ys.first().map_or(0, |y| y.len());
+    assert!(xs.len() == ys.len() && w.len() >= inputs * outputs);
+    assert!(xs.iter().all(|x| x.len() >= inputs) && ys.iter().all(|y| y.len() == outputs));
     if level > self::level() {
         return false;
     }
     match level {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: the processor has AVX-512F (`level <= self::level()`); the assertion above
-        // is what the kernel reads.
-        Level::Avx512 => unsafe { x86::dots_avx512(x, w, inputs, y) },
+        // SAFETY: the processor has AVX-512F (`level <= self::level()`); the assertions above
+        // are what the kernel reads and writes.
+        Level::Avx512 => unsafe { x86::dots_avx512(xs, w, inputs, ys) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above, with AVX2 and FMA.
-        Level::Avx2 => unsafe { x86::dots_avx2(x, w, inputs, y) },
+        Level::Avx2 => unsafe { x86::dots_avx2(xs, w, inputs, ys) },
         _ => return false,
     }
     true

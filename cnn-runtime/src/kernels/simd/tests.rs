@@ -231,14 +231,14 @@ fn compare<S: ConvSpec>() -> Vec<Level> {
                 norm,
                 act: S::ACTIVATION,
             };
-            if conv_fused::<S>(l, &x, &w, None, &ep, &mut scratch) && !ran.contains(&l) {
+            if conv_fused::<S>(l, &[&x], &w, None, &ep, &mut [&mut scratch]) && !ran.contains(&l) {
                 ran.push(l);
             }
             // Weights packed for this level (the Winograd kernel runs only on packed ones).
             let mut packed = std::vec![f32::NAN; S::PACKED_LEN];
             pack::<S>(l, &w, &mut packed);
             let mut got = std::vec![f32::NAN; n];
-            if conv_fused::<S>(l, &x, &w, Some(&packed), &ep, &mut got) {
+            if conv_fused::<S>(l, &[&x], &w, Some(&packed), &ep, &mut [&mut got]) {
                 check(&got, &std::format!("{l:?}, packed"));
             }
         }
@@ -248,6 +248,37 @@ fn compare<S: ConvSpec>() -> Vec<Level> {
         let mut got = std::vec![f32::NAN; n];
         conv_at::<S>(level(), &x, &w, Some(&packed), bias, norm, &mut got);
         check(&got, "packed");
+        // Three inputs together give each one's output, bit for bit, at every level, with
+        // weights packed or not.
+        let xs = [x.clone(), values(x.len(), 11), values(x.len(), 12)];
+        for (l, p) in [
+            (Level::Portable, None),
+            (Level::Avx2, None),
+            (Level::Avx512, None),
+            (level(), Some(&packed[..])),
+        ] {
+            let alone: Vec<Vec<u32>> = xs
+                .iter()
+                .map(|x| {
+                    let mut y = std::vec![f32::NAN; n];
+                    conv_at::<S>(l, x, &w, p, bias, norm, &mut y);
+                    y.iter().map(|v| v.to_bits()).collect()
+                })
+                .collect();
+            let mut outs = std::vec![std::vec![f32::NAN; n]; xs.len()];
+            let inputs: Vec<&[f32]> = xs.iter().map(|x| &x[..]).collect();
+            let mut ys: Vec<&mut [f32]> = outs.iter_mut().map(|y| &mut y[..]).collect();
+            crate::kernels::conv_many_at::<S>(l, &inputs, &w, p, bias, norm, &mut ys);
+            for (k, (got, want)) in outs.iter().zip(&alone).enumerate() {
+                let got: Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
+                assert!(
+                    &got == want,
+                    "{}, {l:?}, packed {}: input {k} of three differs from alone",
+                    core::any::type_name::<S>(),
+                    p.is_some()
+                );
+            }
+        }
     }
     ran
 }
@@ -411,8 +442,40 @@ fn compare_linear<const IN: usize, const OUT: usize>() -> Vec<Level> {
                 "linear {IN}->{OUT}, {l:?}: output {o} is {g}, portable gives {e}"
             );
         }
-        if super::dots(l, &x, &w, IN, &mut got) {
+        if super::dots(l, &[&x], &w, IN, &mut [&mut got]) {
             ran.push(l);
+        }
+        // Several inputs together give each one's outputs, bit for bit (1 to 5 inputs: the
+        // tile's pairs and a single one).
+        let xs: Vec<Vec<f32>> = (0..5).map(|b| values(IN, 20 + b)).collect();
+        let alone: Vec<Vec<f32>> = xs
+            .iter()
+            .map(|x| {
+                let mut y = std::vec![0.0; OUT];
+                linear_at::<IN, OUT>(l, x, &w, Some(&b), None, Activation::Relu, &mut y);
+                y
+            })
+            .collect();
+        for n in 1..=5 {
+            let inputs: Vec<&[f32]> = xs[..n].iter().map(|x| &x[..]).collect();
+            let mut outs = std::vec![std::vec![f32::NAN; OUT]; n];
+            let mut ys: Vec<&mut [f32]> = outs.iter_mut().map(|y| &mut y[..]).collect();
+            crate::kernels::linear_many_at::<IN, OUT>(
+                l,
+                &inputs,
+                &w,
+                Some(&b),
+                None,
+                Activation::Relu,
+                &mut ys,
+            );
+            for (k, (got, want)) in outs.iter().zip(&alone).enumerate() {
+                let (got, want): (Vec<u32>, Vec<u32>) = (
+                    got.iter().map(|v| v.to_bits()).collect(),
+                    want.iter().map(|v| v.to_bits()).collect(),
+                );
+                assert_eq!(got, want, "linear {IN}->{OUT}, {l:?}: input {k} of {n}");
+            }
         }
     }
     ran
@@ -427,6 +490,7 @@ fn simd_linear_equals_the_portable_code() {
         compare_linear::<33, 5>(),
         compare_linear::<100, 9>(),
         compare_linear::<1280, 10>(),
+        compare_linear::<65, 6>(),
     ];
     for (i, ran) in runs.iter().enumerate() {
         assert_eq!(ran, &simd_levels(), "spec {i}");

@@ -24,35 +24,35 @@ pub(super) use patches::PATCH_ROWS;
 pub(super) use winograd::{winograd_avx2, winograd_avx512};
 
 /// # Safety
-/// The processor has AVX-512F; the slices hold the shapes `g` describes, the epilogue's slices
-/// its output channels, `packed` (if given) the weights packed for this level.
+/// The processor has AVX-512F; each of `inputs` and `outputs` holds the shapes `g` describes
+/// (as many outputs as inputs), the epilogue's slices its output channels, `packed` (if given)
+/// the weights packed for this level.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn conv_avx512(
     g: &Geometry,
-    input: &[f32],
+    inputs: &[&[f32]],
     weight: &[f32],
     packed: Option<&[f32]>,
     ep: &Epilogue<'_>,
-    output: &mut [f32],
+    outputs: &mut [&mut [f32]],
 ) {
     // SAFETY: forwarded from the caller.
-    unsafe { conv::<Zmm>(g, input, weight, packed, ep, output) }
+    unsafe { conv::<Zmm>(g, inputs, weight, packed, ep, outputs) }
 }
 
 /// # Safety
-/// The processor has AVX2 and FMA; the slices hold the shapes `g` describes, the epilogue's
-/// slices its output channels, `packed` (if given) the weights packed for this level.
+/// The processor has AVX2 and FMA; otherwise as for [`conv_avx512`].
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn conv_avx2(
     g: &Geometry,
-    input: &[f32],
+    inputs: &[&[f32]],
     weight: &[f32],
     packed: Option<&[f32]>,
     ep: &Epilogue<'_>,
-    output: &mut [f32],
+    outputs: &mut [&mut [f32]],
 ) {
     // SAFETY: forwarded from the caller.
-    unsafe { conv::<Ymm>(g, input, weight, packed, ep, output) }
+    unsafe { conv::<Ymm>(g, inputs, weight, packed, ep, outputs) }
 }
 
 /// Input bytes one block of output rows (or columns, for a flattened 1×1 layer) may read: the
@@ -90,10 +90,10 @@ trait Drivers: Lanes {
     /// As for [`channels::channels`].
     unsafe fn channels(
         g: &Geometry,
-        input: &[f32],
+        inputs: &[&[f32]],
         weights: &mut Weights<'_>,
         ep: &Epilogue<'_>,
-        output: &mut [f32],
+        outputs: &mut [&mut [f32]],
     );
     /// [`pointwise`].
     ///
@@ -140,13 +140,13 @@ macro_rules! drivers {
             #[inline(never)]
             unsafe fn channels(
                 g: &Geometry,
-                input: &[f32],
+                inputs: &[&[f32]],
                 weights: &mut Weights<'_>,
                 ep: &Epilogue<'_>,
-                output: &mut [f32],
+                outputs: &mut [&mut [f32]],
             ) {
                 // SAFETY: as above.
-                unsafe { channels::channels::<Self>(g, input, weights, ep, output) }
+                unsafe { channels::channels::<Self>(g, inputs, weights, ep, outputs) }
             }
             #[target_feature(enable = $features)]
             #[inline(never)]
@@ -183,11 +183,11 @@ drivers!(Ymm, "avx2,fma");
 #[inline(always)]
 unsafe fn conv<V: Drivers>(
     g: &Geometry,
-    input: &[f32],
+    inputs: &[&[f32]],
     weight: &[f32],
     packed: Option<&[f32]>,
     ep: &Epilogue<'_>,
-    output: &mut [f32],
+    outputs: &mut [&mut [f32]],
 ) {
     // Where the weights come unpacked, each tile packs a chunk of them at a time here.
     let mut scratch;
@@ -200,9 +200,28 @@ unsafe fn conv<V: Drivers>(
     };
     if g.by_channels(V::N) {
         // SAFETY: forwarded from the caller.
-        unsafe { V::channels(g, input, &mut weights, ep, output) };
+        unsafe { V::channels(g, inputs, &mut weights, ep, outputs) };
         return;
     }
+    for (input, output) in inputs.iter().zip(outputs.iter_mut()) {
+        // SAFETY: forwarded from the caller.
+        unsafe { one_by_one::<V>(g, input, &mut weights, packed, ep, output) };
+    }
+}
+
+/// [`conv`] of one input, in the tile families other than the channel tile.
+///
+/// # Safety
+/// As for [`conv`], with one input and its output.
+#[inline(always)]
+unsafe fn one_by_one<V: Drivers>(
+    g: &Geometry,
+    input: &[f32],
+    weights: &mut Weights<'_>,
+    packed: Option<&[f32]>,
+    ep: &Epilogue<'_>,
+    output: &mut [f32],
+) {
     if let (true, Some(packed)) = (g.flat || g.gather, packed) {
         // SAFETY: forwarded from the caller.
         unsafe { V::pointwise(g, input, packed, ep, output) };
@@ -232,7 +251,7 @@ unsafe fn conv<V: Drivers>(
                     cols: (c0, (c0 + col_step).min(g.out_w)),
                 };
                 // SAFETY: forwarded from the caller; the block lies inside the output planes.
-                unsafe { tiles::<V>(g, x, &mut weights, ep, output, group, block) };
+                unsafe { tiles::<V>(g, x, weights, ep, output, group, block) };
             }
         }
     }
@@ -1053,53 +1072,160 @@ fn inside(
 }
 
 /// # Safety
-/// The processor has AVX-512F; `x` holds `inputs` values, `w` `y.len()` rows of `inputs`.
+/// The processor has AVX-512F; each of `xs` holds `inputs` values, `w` `outputs` rows of
+/// `inputs`, each of `ys` `outputs` values.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn dots_avx512(x: &[f32], w: &[f32], inputs: usize, y: &mut [f32]) {
+pub(super) unsafe fn dots_avx512(xs: &[&[f32]], w: &[f32], inputs: usize, ys: &mut [&mut [f32]]) {
     // SAFETY: forwarded from the caller.
-    unsafe { dots::<Zmm>(x, w, inputs, y) }
+    unsafe { dots::<Zmm>(xs, w, inputs, ys) }
 }
 
 /// # Safety
-/// The processor has AVX2 and FMA; `x` holds `inputs` values, `w` `y.len()` rows of `inputs`.
+/// The processor has AVX2 and FMA; each of `xs` holds `inputs` values, `w` `outputs` rows of
+/// `inputs`, each of `ys` `outputs` values.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn dots_avx2(x: &[f32], w: &[f32], inputs: usize, y: &mut [f32]) {
+pub(super) unsafe fn dots_avx2(xs: &[&[f32]], w: &[f32], inputs: usize, ys: &mut [&mut [f32]]) {
     // SAFETY: forwarded from the caller.
-    unsafe { dots::<Ymm>(x, w, inputs, y) }
+    unsafe { dots::<Ymm>(xs, w, inputs, ys) }
 }
 
-/// `y[o] = sum over i of w[o, i] x[i]`: four rows at a time, each with two vectors of
-/// partial sums, so that one load of `x` serves four rows and eight independent chains of
-/// multiply-adds keep both units busy; the tail of a row is a masked load.
+/// Rows of `w` in a tile of [`dots`].
+const DOT_ROWS: usize = 4;
+
+/// `ys[b][o] = sum over i of w[o, i] xs[b][i]` for every input `b`: four rows of `w` at a time,
+/// read once for two inputs, each pair of row and input with two vectors of partial sums (so
+/// that a load of a row serves two inputs, a load of an input four rows, and sixteen
+/// independent chains of multiply-adds keep both units busy); the tail of a row is a masked
+/// load. Each output is summed in the same order whatever the number of inputs (lanes `i mod
+/// 2N` in order of `i`, then the two vectors added, then their lanes), so a batch gives each
+/// input's outputs bit for bit.
+///
+/// # Safety
+/// The instruction set is enabled; as for [`dots_avx512`].
 #[inline(always)]
-unsafe fn dots<V: Lanes>(x: &[f32], w: &[f32], inputs: usize, y: &mut [f32]) {
-    const ROWS: usize = 4;
-    let (xp, wp) = (x.as_ptr(), w.as_ptr());
-    let step = 2 * V::N;
-    // SAFETY (whole body): every load reads `lanes <= N` values at `i < inputs` of `x` or of
-    // a row `o < y.len()` of `w`, inside the slices the caller vouches for.
-    unsafe {
-        let mut o = 0;
-        while o < y.len() {
-            let rows = (y.len() - o).min(ROWS);
-            let mut acc = [[V::splat(0.0); 2]; ROWS];
-            let mut i = 0;
-            while i < inputs {
-                let n0 = (inputs - i).min(V::N);
-                let n1 = (inputs - i).saturating_sub(V::N).min(V::N);
-                let x0 = V::load(xp.add(i), n0);
-                let x1 = V::load(xp.wrapping_add(i + V::N), n1);
-                for (r, a) in acc.iter_mut().enumerate().take(rows) {
-                    let row = wp.add((o + r) * inputs + i);
-                    a[0] = V::load(row, n0).fma(x0, a[0]);
-                    a[1] = V::load(row.wrapping_add(V::N), n1).fma(x1, a[1]);
+unsafe fn dots<V: Lanes>(xs: &[&[f32]], w: &[f32], inputs: usize, ys: &mut [&mut [f32]]) {
+    let outputs = ys.first().map_or(0, |y| y.len());
+    let mut o = 0;
+    while o < outputs {
+        let rows = (outputs - o).min(DOT_ROWS);
+        let mut b = 0;
+        while b < xs.len() {
+            // SAFETY: forwarded from the caller: rows `o..o + rows` of `w` and inputs
+            // `b..b + 2` (or `b`) exist.
+            unsafe {
+                if b + 1 < xs.len() {
+                    let sums = dot_tile::<V, 2>([xs[b], xs[b + 1]], w, o, rows, inputs);
+                    for (r, s) in sums.iter().enumerate().take(rows) {
+                        ys[b][o + r] = s[0];
+                        ys[b + 1][o + r] = s[1];
+                    }
+                    b += 2;
+                } else {
+                    let sums = dot_tile::<V, 1>([xs[b]], w, o, rows, inputs);
+                    for (r, s) in sums.iter().enumerate().take(rows) {
+                        ys[b][o + r] = s[0];
+                    }
+                    b += 1;
                 }
-                i += step;
             }
-            for (r, a) in acc.iter().enumerate().take(rows) {
-                y[o + r] = a[0].add(a[1]).sum();
+        }
+        o += rows;
+    }
+}
+
+/// The dot products of rows `o..o + rows` of `w` (`rows <= DOT_ROWS`) with each of the `B`
+/// inputs `x`, `[row][input]`.
+///
+/// # Safety
+/// The instruction set is enabled; each of `x` holds `inputs` values, `w` the rows.
+#[inline(always)]
+unsafe fn dot_tile<V: Lanes, const B: usize>(
+    x: [&[f32]; B],
+    w: &[f32],
+    o: usize,
+    rows: usize,
+    inputs: usize,
+) -> [[f32; B]; DOT_ROWS] {
+    assert!(rows <= DOT_ROWS && w.len() >= (o + rows) * inputs);
+    assert!(x.iter().all(|x| x.len() >= inputs));
+    let wp = w.as_ptr();
+    let step = 2 * V::N;
+    // SAFETY (whole body): every load reads `lanes <= N` values at `i < inputs` of an input or
+    // of a row `o + r < o + rows` of `w`, inside the slices (the assertions above).
+    unsafe {
+        let mut acc = [[[V::splat(0.0); 2]; B]; DOT_ROWS];
+        // Whole steps of two vectors with plain loads, then the tail with masked ones: the
+        // same multiply-adds in the same order either way.
+        let whole = inputs / step * step;
+        let mut i = 0;
+        while i < whole {
+            dot_step::<V, B>(
+                &mut acc,
+                &x,
+                wp.add(o * inputs + i),
+                inputs,
+                rows,
+                i,
+                V::N,
+                V::N,
+            );
+            i += step;
+        }
+        if i < inputs {
+            let left = inputs - i;
+            let (n0, n1) = (left.min(V::N), left.saturating_sub(V::N));
+            dot_step::<V, B>(
+                &mut acc,
+                &x,
+                wp.add(o * inputs + i),
+                inputs,
+                rows,
+                i,
+                n0,
+                n1,
+            );
+        }
+        let mut sums = [[0.0; B]; DOT_ROWS];
+        for (s, a) in sums.iter_mut().zip(&acc) {
+            for (s, a) in s.iter_mut().zip(a) {
+                *s = a[0].add(a[1]).sum();
             }
-            o += rows;
+        }
+        sums
+    }
+}
+
+/// One step of [`dot_tile`]: `n0` and `n1` lanes of the two vectors from input point `i`, of
+/// each input and of each of the `rows` rows from `w` (a row's values `inputs` apart).
+///
+/// # Safety
+/// The instruction set is enabled; the lanes are inside the inputs and rows.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dot_step<V: Lanes, const B: usize>(
+    acc: &mut [[[V; 2]; B]; DOT_ROWS],
+    x: &[&[f32]; B],
+    w: *const f32,
+    inputs: usize,
+    rows: usize,
+    i: usize,
+    n0: usize,
+    n1: usize,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        let mut xv = [[V::splat(0.0); 2]; B];
+        for (xv, x) in xv.iter_mut().zip(x) {
+            let p = x.as_ptr();
+            *xv = [V::load(p.add(i), n0), V::load(p.wrapping_add(i + V::N), n1)];
+        }
+        for (r, a) in acc.iter_mut().enumerate().take(rows) {
+            let row = w.add(r * inputs);
+            let (w0, w1) = (V::load(row, n0), V::load(row.wrapping_add(V::N), n1));
+            for (a, xv) in a.iter_mut().zip(&xv) {
+                a[0] = w0.fma(xv[0], a[0]);
+                a[1] = w1.fma(xv[1], a[1]);
+            }
         }
     }
 }

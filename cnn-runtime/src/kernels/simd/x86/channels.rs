@@ -17,16 +17,21 @@ const SUMS: usize = 3072;
 /// `[point][channel]` buffer (between chunks of input channels, where the weights are packed
 /// as the layer runs), and to the output planes, transposed, after the last input channel.
 ///
+/// With several inputs, each block of output channels runs over every input before the next
+/// block, so that its weights are read from memory once for all of them (each input's sums
+/// are computed as they would be alone).
+///
 /// # Safety
-/// The instruction set is enabled; the slices hold the shapes `g` describes, packed weights
-/// (if given) as [`super::pack`] lays them out for this level.
+/// The instruction set is enabled; each of `inputs` and `outputs` holds the shapes `g`
+/// describes (as many outputs as inputs), packed weights (if given) as [`super::pack`] lays
+/// them out for this level.
 #[inline(always)]
 pub(super) unsafe fn channels<V: Lanes>(
     g: &Geometry,
-    input: &[f32],
+    inputs: &[&[f32]],
     weights: &mut Weights<'_>,
     ep: &Epilogue<'_>,
-    output: &mut [f32],
+    outputs: &mut [&mut [f32]],
 ) {
     let (ipg, opg, plane) = (g.in_per_group, g.out_per_group, g.out_plane);
     let taps = g.kernel.volume();
@@ -34,7 +39,6 @@ pub(super) unsafe fn channels<V: Lanes>(
     assert!(V::CNV <= 3 && V::N <= 16 && V::CMR * V::CNV * V::N <= SUMS);
     let mut sums = [0.0f32; SUMS];
     for group in 0..g.groups {
-        let x = &input[group * ipg * g.in_plane..(group + 1) * ipg * g.in_plane];
         let mut co = 0;
         while co < opg {
             let nb = super::super::channel_block(opg - co, V::N, V::CNV);
@@ -61,79 +65,84 @@ pub(super) unsafe fn channels<V: Lanes>(
             } else {
                 most / V::CMR * V::CMR
             };
-            let mut p0 = 0;
-            while p0 < plane {
-                let p1 = (p0 + piece).min(plane);
-                let mut c0 = 0;
-                while c0 < ipg {
-                    let c1 = (c0 + chunk).min(ipg);
-                    // The chunk's weights from its first channel's at the first tap, and the
-                    // distance from one tap's to the next.
-                    let (w, tap_step): (&[f32], usize) = match weights {
-                        Weights::Packed(p) => (
-                            &p[base + c0 * nb..base + ((taps - 1) * ipg + c1) * nb],
-                            ipg * nb,
-                        ),
-                        Weights::Unpacked(w, scratch) => {
-                            super::super::pack_block(
-                                &w[base..],
-                                &mut scratch[..],
-                                nb,
-                                ipg,
-                                taps,
-                                (c0, c1),
-                            );
-                            (&scratch[..(c1 - c0) * taps * nb], (c1 - c0) * nb)
-                        }
-                    };
-                    let t = ChannelTile {
-                        channels: (c0, c1),
-                        tap_step,
-                        nb,
-                        first: c0 == 0,
-                        last: (c1 == ipg).then_some((&scale, &shift, ep.act)),
-                    };
-                    let mut f = p0;
-                    while f < p1 {
-                        let np = V::CMR.min(p1 - f);
-                        let s = &mut sums[(f - p0) * nb..(f - p0 + np) * nb];
-                        // SAFETY: the tile reads input planes `c0..c1` of the group from `x`
-                        // and their packed weights from `w`, and writes the sums of points
-                        // `f..f + np`, `nb` channels each, in `s`.
-                        unsafe {
-                            macro_rules! tile {
-                                ($mr:literal) => {
-                                    match (nb.div_ceil(V::N), nb % V::N == 0) {
-                                        (1, false) => {
-                                            point_tile::<V, $mr, 1, true>(g, x, w, s, &t, f, np)
-                                        }
-                                        (1, true) => {
-                                            point_tile::<V, $mr, 1, false>(g, x, w, s, &t, f, np)
-                                        }
-                                        (2, _) => {
-                                            point_tile::<V, $mr, 2, false>(g, x, w, s, &t, f, np)
-                                        }
-                                        _ => point_tile::<V, $mr, 3, false>(g, x, w, s, &t, f, np),
-                                    }
-                                };
+            for (input, output) in inputs.iter().zip(outputs.iter_mut()) {
+                let x = &input[group * ipg * g.in_plane..(group + 1) * ipg * g.in_plane];
+                let mut p0 = 0;
+                while p0 < plane {
+                    let p1 = (p0 + piece).min(plane);
+                    let mut c0 = 0;
+                    while c0 < ipg {
+                        let c1 = (c0 + chunk).min(ipg);
+                        // The chunk's weights from its first channel's at the first tap, and the
+                        // distance from one tap's to the next.
+                        let (w, tap_step): (&[f32], usize) = match weights {
+                            Weights::Packed(p) => (
+                                &p[base + c0 * nb..base + ((taps - 1) * ipg + c1) * nb],
+                                ipg * nb,
+                            ),
+                            Weights::Unpacked(w, scratch) => {
+                                super::super::pack_block(
+                                    &w[base..],
+                                    &mut scratch[..],
+                                    nb,
+                                    ipg,
+                                    taps,
+                                    (c0, c1),
+                                );
+                                (&scratch[..(c1 - c0) * taps * nb], (c1 - c0) * nb)
                             }
-                            match V::CMR {
-                                9 => tile!(9),
-                                _ => tile!(6),
+                        };
+                        let t = ChannelTile {
+                            channels: (c0, c1),
+                            tap_step,
+                            nb,
+                            first: c0 == 0,
+                            last: (c1 == ipg).then_some((&scale, &shift, ep.act)),
+                        };
+                        let mut f = p0;
+                        while f < p1 {
+                            let np = V::CMR.min(p1 - f);
+                            let s = &mut sums[(f - p0) * nb..(f - p0 + np) * nb];
+                            // SAFETY: the tile reads input planes `c0..c1` of the group from `x`
+                            // and their packed weights from `w`, and writes the sums of points
+                            // `f..f + np`, `nb` channels each, in `s`.
+                            unsafe {
+                                macro_rules! tile {
+                                    ($mr:literal) => {
+                                        match (nb.div_ceil(V::N), nb % V::N == 0) {
+                                            (1, false) => {
+                                                point_tile::<V, $mr, 1, true>(g, x, w, s, &t, f, np)
+                                            }
+                                            (1, true) => point_tile::<V, $mr, 1, false>(
+                                                g, x, w, s, &t, f, np,
+                                            ),
+                                            (2, _) => point_tile::<V, $mr, 2, false>(
+                                                g, x, w, s, &t, f, np,
+                                            ),
+                                            _ => point_tile::<V, $mr, 3, false>(
+                                                g, x, w, s, &t, f, np,
+                                            ),
+                                        }
+                                    };
+                                }
+                                match V::CMR {
+                                    9 => tile!(9),
+                                    _ => tile!(6),
+                                }
                             }
+                            f += np;
                         }
-                        f += np;
+                        c0 = c1;
                     }
-                    c0 = c1;
-                }
-                // The piece's sums, epilogue applied, to the output planes.
-                for j in 0..nb {
-                    let y = &mut output[(first + j) * plane + p0..(first + j) * plane + p1];
-                    for (i, out) in y.iter_mut().enumerate() {
-                        *out = sums[i * nb + j];
+                    // The piece's sums, epilogue applied, to the output planes.
+                    for j in 0..nb {
+                        let y = &mut output[(first + j) * plane + p0..(first + j) * plane + p1];
+                        for (i, out) in y.iter_mut().enumerate() {
+                            *out = sums[i * nb + j];
+                        }
                     }
+                    p0 = p1;
                 }
-                p0 = p1;
             }
             co += nb;
         }
