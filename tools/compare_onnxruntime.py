@@ -5,6 +5,8 @@ and prints medians and ratios.
     python3 tools/compare_onnxruntime.py      (needs onnx, onnxruntime, numpy, safetensors, and
                                                torch with torchvision for the zoo networks)
     python3 tools/compare_onnxruntime.py --no-rust-engines     (ONNX Runtime only)
+    python3 tools/compare_onnxruntime.py --batch-only --rounds 3     (batch 32 on 2 threads only,
+                                               the two engines alternated three times)
 
 It builds each network as an ONNX graph with the same weights and input, checks that ONNX
 Runtime's output equals cnn's reference data (or PyTorch's), times ONNX Runtime on one thread
@@ -233,6 +235,9 @@ def peak_flops_per_second():
 
 def main():
     others = "--no-rust-engines" not in sys.argv[1:]
+    if "--batch-only" in sys.argv[1:]:
+        batch32()
+        return
     if os.path.exists(os.path.join(CASES, "cases.txt")):
         os.remove(os.path.join(CASES, "cases.txt"))
     cases = [lenet5(), conv3x3()]
@@ -272,19 +277,30 @@ def main():
         if not isinstance(t, float):
             print(f"{engine} on {bench_id}: {t}")
     print("(ratios: cnn's time over the other engine's; below 1 is faster)")
-    # Batch 32 on both cores: cnn's `parallel` feature against ONNX Runtime with 2 threads.
-    ort_batch = {}
-    for name in ("resnet20", "mobilenet_v2_0.5_96"):
-        ort_batch[name] = median_seconds(exported_session(f"{name}/batch1", batch=32, threads=2)) / 32
-    subprocess.run(["cargo", "bench", "--features", "parallel", "--bench", "zoo", "--", "batch32"], cwd=ROOT,
-                   check=True, stdout=subprocess.DEVNULL)
     print()
+    batch32()
+
+
+def batch32():
+    """Batch 32 on both cores: cnn's `parallel` feature against ONNX Runtime with 2 threads, each
+    engine timed `--rounds N` times (default 1), alternated, so that a drift of the machine shows
+    in both."""
+    rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 1
+    names = ("resnet20", "mobilenet_v2_0.5_96")
+    sessions = {name: exported_session(f"{name}/batch1", batch=32, threads=2) for name in names}
+    subprocess.run(["cargo", "bench", "--features", "parallel", "--bench", "zoo", "--no-run"], cwd=ROOT,
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     print("batch 32, 2 threads (cnn: feature `parallel`); medians per image")
     print("| benchmark | cnn | ONNX Runtime | cnn throughput / ONNX Runtime's |")
     print("| --- | --- | --- | --- |")
-    for name, theirs in ort_batch.items():
-        ours = criterion_median(f"{name}/batch32") / 32
-        print(f"| {name}/batch32 | {fmt(ours)} | {fmt(theirs)} | {theirs / ours:.2f}x |")
+    for _ in range(rounds):
+        theirs = {name: median_seconds(sessions[name]) / 32 for name in names}
+        subprocess.run(["cargo", "bench", "--features", "parallel", "--bench", "zoo", "--",
+                        "(resnet20|mobilenet_v2_0.5_96)/batch32"], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for name in names:
+            ours = criterion_median(f"{name}/batch32") / 32
+            print(f"| {name}/batch32 | {fmt(ours)} | {fmt(theirs[name])} | {theirs[name] / ours:.2f}x |", flush=True)
 
 
 def fmt(seconds):
