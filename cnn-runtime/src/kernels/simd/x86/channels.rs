@@ -57,6 +57,7 @@ pub(super) unsafe fn channels<V: Lanes>(
                 Weights::Packed(_) => ipg,
                 Weights::Unpacked(..) => (PACK / (taps * nb)).max(1),
             };
+            let direct = chunk >= ipg;
             // The plane in pieces whose sums fit `sums`: the whole plane where it fits, else
             // whole tiles of points.
             let most = SUMS / nb;
@@ -102,25 +103,32 @@ pub(super) unsafe fn channels<V: Lanes>(
                         let mut f = p0;
                         while f < p1 {
                             let np = V::CMR.min(p1 - f);
-                            let s = &mut sums[(f - p0) * nb..(f - p0 + np) * nb];
+                            // A block that takes every input channel in one pass stores its
+                            // points straight into the output planes; one in chunks keeps its
+                            // sums in `sums` between chunks.
+                            let to = if direct {
+                                To::Planes(&mut output[first * plane..(first + nb) * plane], plane)
+                            } else {
+                                To::Sums(&mut sums[(f - p0) * nb..(f - p0 + np) * nb])
+                            };
                             // SAFETY: the tile reads input planes `c0..c1` of the group from `x`
                             // and their packed weights from `w`, and writes the sums of points
-                            // `f..f + np`, `nb` channels each, in `s`.
+                            // `f..f + np`, `nb` channels each, to `to`.
                             unsafe {
                                 macro_rules! tile {
                                     ($mr:literal) => {
                                         match (nb.div_ceil(V::N), nb % V::N == 0) {
-                                            (1, false) => {
-                                                point_tile::<V, $mr, 1, true>(g, x, w, s, &t, f, np)
-                                            }
+                                            (1, false) => point_tile::<V, $mr, 1, true>(
+                                                g, x, w, to, &t, f, np,
+                                            ),
                                             (1, true) => point_tile::<V, $mr, 1, false>(
-                                                g, x, w, s, &t, f, np,
+                                                g, x, w, to, &t, f, np,
                                             ),
                                             (2, _) => point_tile::<V, $mr, 2, false>(
-                                                g, x, w, s, &t, f, np,
+                                                g, x, w, to, &t, f, np,
                                             ),
                                             _ => point_tile::<V, $mr, 3, false>(
-                                                g, x, w, s, &t, f, np,
+                                                g, x, w, to, &t, f, np,
                                             ),
                                         }
                                     };
@@ -134,11 +142,14 @@ pub(super) unsafe fn channels<V: Lanes>(
                         }
                         c0 = c1;
                     }
-                    // The piece's sums, epilogue applied, to the output planes.
-                    for j in 0..nb {
-                        let y = &mut output[(first + j) * plane + p0..(first + j) * plane + p1];
-                        for (i, out) in y.iter_mut().enumerate() {
-                            *out = sums[i * nb + j];
+                    // The piece's sums, epilogue applied, to the output planes (a block of
+                    // one chunk stored its points there itself).
+                    if !direct {
+                        for j in 0..nb {
+                            let y = &mut output[(first + j) * plane + p0..(first + j) * plane + p1];
+                            for (i, out) in y.iter_mut().enumerate() {
+                                *out = sums[i * nb + j];
+                            }
                         }
                     }
                     p0 = p1;
@@ -160,34 +171,105 @@ struct ChannelTile<'a> {
     last: Option<(&'a [f32; 64], &'a [f32; 64], Activation)>,
 }
 
+/// Where a channel tile's sums go: to the `[point][channel]` sums of its piece (`nb` apart),
+/// or, transposed, to the block's output planes (`plane` apart), epilogue applied.
+enum To<'a> {
+    Sums(&'a mut [f32]),
+    Planes(&'a mut [f32], usize),
+}
+
 /// `MR` points of the flattened output plane, `f0..f0 + np` (`np <= MR`; the missing ones
 /// repeat the last and are not stored) × `NV` vectors of the block's output channels (the last
-/// partial, `nb < N`, with `TAIL`). Sums `[point][channel]` in `s`, `nb` apart.
+/// partial, `nb < N`, with `TAIL`), to `to`: with [`To::Sums`], `[point][channel]` sums `nb`
+/// apart, which a chunk after the first starts from; with [`To::Planes`] (a block of one
+/// chunk), the block's output planes.
 ///
 /// # Safety
 /// The instruction set is enabled; `x` holds the group's input planes, `w` the chunk's packed
-/// weights, tap `tap`'s from `tap * t.tap_step`, `s` `np * nb` sums.
+/// weights, tap `tap`'s from `tap * t.tap_step`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-// The point indices address offsets, masks and sums at once.
-#[allow(clippy::needless_range_loop)]
 unsafe fn point_tile<V: Lanes, const MR: usize, const NV: usize, const TAIL: bool>(
     g: &Geometry,
     x: &[f32],
     w: &[f32],
-    s: &mut [f32],
+    to: To<'_>,
     t: &ChannelTile<'_>,
     f0: usize,
     np: usize,
 ) {
+    let nb = t.nb;
+    assert!(np >= 1 && np <= MR && NV * V::N >= nb);
+    assert!(TAIL == (nb < V::N) && (TAIL || nb == NV * V::N));
+    // Lanes of each vector of channels (all but a tail block's are whole).
+    let lanes = if TAIL { nb } else { V::N };
+    match to {
+        To::Sums(s) => {
+            assert!(s.len() >= np * nb);
+            let sp = s.as_mut_ptr();
+            // SAFETY: the sums of point `i < np` and vector `v` are `lanes` floats at `i nb + v
+            // N`, inside `s`; the rest as the caller vouches.
+            unsafe {
+                let from = (!t.first).then_some(sp.cast_const());
+                let acc = point_sums::<V, MR, NV, TAIL>(g, x, w, t, f0, np, from);
+                for i in 0..MR {
+                    if i < np {
+                        for v in 0..NV {
+                            acc[i][v].store(sp.add(i * nb + v * V::N), lanes);
+                        }
+                    }
+                }
+            }
+        }
+        To::Planes(y, plane) => {
+            assert!(t.first && t.last.is_some() && MR <= V::N && f0 + np <= plane);
+            assert!(y.len() >= nb * plane);
+            // SAFETY: point `f0 + i` of channel `v N + j < nb` is inside `y`'s planes; the
+            // rest as the caller vouches.
+            unsafe {
+                let acc = point_sums::<V, MR, NV, TAIL>(g, x, w, t, f0, np, None);
+                for v in 0..NV {
+                    // Vector `i` holds point `i`'s channels; transposed, vector `j` holds
+                    // channel `v N + j`'s points.
+                    let mut m = [V::splat(0.0); 16];
+                    for (m, a) in m.iter_mut().zip(&acc) {
+                        *m = a[v];
+                    }
+                    V::transpose(&mut m);
+                    for (j, m) in m.iter().enumerate().take(V::N) {
+                        if v * V::N + j < nb {
+                            m.store(y.as_mut_ptr().add((v * V::N + j) * plane + f0), np);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The sums of a channel tile (see [`point_tile`]) in registers, from `from`'s `[point][channel]`
+/// sums (`t.nb` apart) or from zero, with the epilogue applied after the last chunk.
+///
+/// # Safety
+/// The instruction set is enabled; as for [`point_tile`], and `from` holds `np` points' sums.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+// The point indices address offsets, masks and sums at once.
+#[allow(clippy::needless_range_loop)]
+unsafe fn point_sums<V: Lanes, const MR: usize, const NV: usize, const TAIL: bool>(
+    g: &Geometry,
+    x: &[f32],
+    w: &[f32],
+    t: &ChannelTile<'_>,
+    f0: usize,
+    np: usize,
+    from: Option<*const f32>,
+) -> [[V; NV]; MR] {
     let (k, st, p, d) = (g.kernel, g.stride, g.padding, g.dilation);
     let taps = k.volume();
     let (c0, c1) = t.channels;
     let nb = t.nb;
-    assert!(np >= 1 && np <= MR && NV * V::N >= nb && s.len() >= np * nb);
     assert!(w.len() >= (taps - 1) * t.tap_step + (c1 - c0) * nb && x.len() >= c1 * g.in_plane);
-    assert!(TAIL == (nb < V::N) && (TAIL || nb == NV * V::N));
-    // Lanes of each vector of channels (all but a tail block's are whole).
     let bits: u32 = if TAIL { (1 << nb) - 1 } else { !0 };
     let lanes = if TAIL { nb } else { V::N };
     // Input row and column of each point's first tap (may be negative: padding).
@@ -200,15 +282,14 @@ unsafe fn point_tile<V: Lanes, const MR: usize, const NV: usize, const TAIL: boo
         col0[i] = (ow * st.w) as isize - p.w as isize;
     }
     let (in_h, in_w) = (g.in_h as isize, g.in_w as isize);
-    let sp = s.as_mut_ptr();
-    // SAFETY (whole body): the sums of point `i < np` and vector `v` are `lanes` floats at
-    // `i nb + v N`, inside `s`; each broadcast reads input point `off[i]` of a channel plane
+    // SAFETY (whole body): each broadcast reads input point `off[i]` of a channel plane
     // `c0..c1` of `x`, where `off[i]` is a point inside the plane (0 for a tap that reads
     // padding, whose value is then dropped); packed weights at `tap tap_step + (cl - c0) nb +
-    // v N`, `lanes` of them, are inside the chunk (the assertion above).
+    // v N`, `lanes` of them, are inside the chunk (the assertion above); `from` as the caller
+    // vouches.
     unsafe {
         let mut acc = [[V::splat(0.0); NV]; MR];
-        if !t.first {
+        if let Some(sp) = from {
             for i in 0..MR {
                 if i < np {
                     for v in 0..NV {
@@ -253,13 +334,7 @@ unsafe fn point_tile<V: Lanes, const MR: usize, const NV: usize, const TAIL: boo
                 }
             }
         }
-        for i in 0..MR {
-            if i < np {
-                for v in 0..NV {
-                    acc[i][v].store(sp.add(i * nb + v * V::N), lanes);
-                }
-            }
-        }
+        acc
     }
 }
 
