@@ -212,11 +212,9 @@ unsafe fn point_tile<V: Lanes, const MR: usize, const NV: usize, const TAIL: boo
             unsafe {
                 let from = (!t.first).then_some(sp.cast_const());
                 let acc = point_sums::<V, MR, NV, TAIL>(g, x, w, t, f0, np, from);
-                for i in 0..MR {
-                    if i < np {
-                        for v in 0..NV {
-                            acc[i][v].store(sp.add(i * nb + v * V::N), lanes);
-                        }
+                for (i, a) in acc.iter().enumerate().take(np) {
+                    for (v, a) in a.iter().enumerate() {
+                        a.store(sp.add(i * nb + v * V::N), lanes);
                     }
                 }
             }
