@@ -629,7 +629,23 @@ impl Geometry {
     /// (width 0.5, 96×96) ran 5-8% faster with its 6×6 and 3×3 layers of 128 to 511 input
     /// values in the channel tile (Zen 4, tiles of 9 points) than without; 64 measured no
     /// faster than 128. (On a Xeon, with tiles of 8 points, the same layers had run 7-11%
-    /// slower, and the bound was 512.)
+    /// slower, and the bound was 512.) And windows over rows that leave lanes idle (see
+    /// [`Geometry::rows_idle`]).
+    /// Whether a window larger than a point over rows that leave more lanes of the row tiles
+    /// idle than the channel tile leaves of its vectors of output channels (a layer whose output
+    /// is the input's size runs over the flattened plane instead, with no lanes idle; a first
+    /// layer of 32 output channels or more takes the patch panels): LeNet-5's second layer,
+    /// rows of 10 in vectors of 16 and 16 output channels, ran in 5.8-6.4 µs in the channel
+    /// tile against 7.2-7.8 in row tiles on Zen 4 (8.3 against 11.7-12.5 µs at AVX2).
+    fn rows_idle(&self, lanes: usize) -> bool {
+        let row_lanes = self.out_w.div_ceil(lanes) * lanes;
+        let channel_lanes = self.out_per_group.div_ceil(lanes) * lanes;
+        self.kernel.volume() > 1
+            && !self.same
+            && !self.patches
+            && self.out_per_group * row_lanes > self.out_w * channel_lanes
+    }
+
     pub(super) fn by_channels(&self, lanes: usize) -> bool {
         self.in_d == 1
             && self.in_per_group * self.kernel.volume() >= 128
@@ -639,7 +655,8 @@ impl Geometry {
             && self.out_per_group >= lanes
             && (self.out_plane < 4 * lanes
                 || (self.out_plane <= 14 * 14 && self.out_per_group >= 64)
-                || (self.stride.h * self.stride.w > 1 && self.kernel.volume() > 1))
+                || (self.stride.h * self.stride.w > 1 && self.kernel.volume() > 1)
+                || self.rows_idle(lanes))
     }
 }
 

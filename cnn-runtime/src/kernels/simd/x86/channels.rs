@@ -297,20 +297,39 @@ unsafe fn point_sums<V: Lanes, const MR: usize, const NV: usize, const TAIL: boo
             }
         }
         let x0 = x.as_ptr().add(c0 * g.in_plane);
+        // A tile whose every tap reads inside the input (every tile of a layer without
+        // padding, the inner ones of the others) moves its points' offsets by the tap's
+        // distance, without checking each point against the borders.
+        let (last_row, last_col) = (((k.h - 1) * d.h) as isize, ((k.w - 1) * d.w) as isize);
+        let mut interior = true;
+        for i in 0..MR {
+            interior &= row0[i] >= 0
+                && row0[i] + last_row < in_h
+                && col0[i] >= 0
+                && col0[i] + last_col < in_w;
+        }
         for kh in 0..k.h {
             for kw in 0..k.w {
                 let tap = kh * k.w + kw;
                 let mut off = [0isize; MR];
-                let mut keep = [0u32; MR];
-                let (mut all, mut any) = (true, false);
-                for i in 0..MR {
-                    let r = row0[i] + (kh * d.h) as isize;
-                    let c = col0[i] + (kw * d.w) as isize;
-                    let inside = r >= 0 && r < in_h && c >= 0 && c < in_w;
-                    off[i] = if inside { r * in_w + c } else { 0 };
-                    keep[i] = if inside { !0 } else { 0 };
-                    all &= inside;
-                    any |= inside;
+                let mut keep = [!0u32; MR];
+                let (mut all, mut any) = (true, true);
+                if interior {
+                    let moved = (kh * d.h) as isize * in_w + (kw * d.w) as isize;
+                    for i in 0..MR {
+                        off[i] = row0[i] * in_w + col0[i] + moved;
+                    }
+                } else {
+                    any = false;
+                    for i in 0..MR {
+                        let r = row0[i] + (kh * d.h) as isize;
+                        let c = col0[i] + (kw * d.w) as isize;
+                        let inside = r >= 0 && r < in_h && c >= 0 && c < in_w;
+                        off[i] = if inside { r * in_w + c } else { 0 };
+                        keep[i] = if inside { !0 } else { 0 };
+                        all &= inside;
+                        any |= inside;
+                    }
                 }
                 if !any {
                     continue;
