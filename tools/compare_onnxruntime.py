@@ -5,14 +5,16 @@ and prints medians and ratios.
     python3 tools/compare_onnxruntime.py      (needs onnx, onnxruntime, numpy, safetensors, and
                                                torch with torchvision for the zoo networks)
     python3 tools/compare_onnxruntime.py --no-rust-engines     (ONNX Runtime only)
-    python3 tools/compare_onnxruntime.py --batch-only --rounds 3     (batch 32 on 2 threads only,
-                                               the two engines alternated three times)
+    python3 tools/compare_onnxruntime.py --no-rust-engines --rounds 3     (each pair of timings
+                                               three times over: the machine drifts)
+    python3 tools/compare_onnxruntime.py --batch-only --rounds 3     (batch 32 on 2 threads only)
 
 It builds each network as an ONNX graph with the same weights and input, checks that ONNX
-Runtime's output equals cnn's reference data (or PyTorch's), times ONNX Runtime on one thread
-(batch 1, median of many runs), then runs `cargo bench` for the same networks and reads
-criterion's medians. The graphs, weights, inputs and expected outputs go to `target/compare/`,
-where `compare/` (a crate of its own, outside the workspace) runs tract on the same ONNX graphs
+Runtime's output equals cnn's reference data (or PyTorch's), then, network by network, times
+ONNX Runtime on one thread (batch 1, median of many runs) and right after it runs cnn's
+criterion benchmark of the same network (built beforehand) and reads its median: the machine's
+speed drifts by tens of percent within minutes, and the two timings of a pair drift together.
+The graphs, weights, inputs and expected outputs go to `target/compare/`, where `compare/` (a crate of its own, outside the workspace) runs tract on the same ONNX graphs
 and candle on the same networks written with candle-nn, each checked and timed the same way.
 """
 import json
@@ -233,6 +235,27 @@ def peak_flops_per_second():
     return max(rates) if rates else None
 
 
+def rounds():
+    """`--rounds N` (default 1): how many times each pair of measurements is repeated."""
+    return int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 1
+
+
+def cnn_bench(bench_id, features=()):
+    """cnn's criterion median of `bench_id` (its bench binary built already), run now."""
+    bench = "lenet5" if bench_id.startswith("lenet5/batch1") else "kernels" if "/c" in bench_id else "zoo"
+    args = ["cargo", "bench", *(["--features", ",".join(features)] if features else []), "--bench", bench, "--",
+            f"^{bench_id}$"]
+    subprocess.run(args, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return criterion_median(bench_id)
+
+
+def paired(pairs):
+    """Medians of each engine over the rounds, and the median of the rounds' ratios."""
+    ours = statistics.median(p[0] for p in pairs)
+    theirs = statistics.median(p[1] for p in pairs)
+    return ours, theirs, statistics.median(p[0] / p[1] for p in pairs)
+
+
 def main():
     others = "--no-rust-engines" not in sys.argv[1:]
     if "--batch-only" in sys.argv[1:]:
@@ -240,8 +263,11 @@ def main():
         return
     if os.path.exists(os.path.join(CASES, "cases.txt")):
         os.remove(os.path.join(CASES, "cases.txt"))
+    # Everything built first, so that no compilation runs between the two engines' timings.
+    subprocess.run(["cargo", "bench", "--bench", "lenet5", "--bench", "kernels", "--bench", "zoo", "--no-run"],
+                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cases = [lenet5(), conv3x3()]
-    ort_times = {}
+    runs = {}
     for bench_id, nodes, w, x, want, out_shape in cases:
         onnx_bytes = graph_model(nodes, w, x, out_shape)
         sess = session(onnx_bytes)
@@ -249,31 +275,36 @@ def main():
         if want is not None:
             assert np.allclose(y, want, rtol=1e-4, atol=1e-4), f"{bench_id}: ONNX Runtime disagrees with the reference"
         write_case(bench_id, onnx_bytes, x, y if want is None else want, w)
-        ort_times[bench_id] = median_seconds(lambda: sess.run(None, {"x": x}))
+        runs[bench_id] = (lambda sess, x: lambda: sess.run(None, {"x": x}))(sess, x)
     for bench_id in ("resnet20/batch1", "mobilenet_v2_0.5_96/batch1", "resnet50/batch1"):
-        run = exported_session(bench_id, record=True)
-        ort_times[bench_id] = median_seconds(run, budget=5.0 if "resnet50" in bench_id else 3.0)
+        runs[bench_id] = exported_session(bench_id, record=True)
         cases.append((bench_id,))
     rust = rust_engines() if others else {}
-    # Only what the table reads: the peak, the 3×3 layer and the networks at batch 1.
-    table = "^(peak/|" + "|".join(bench_id for bench_id, *_ in cases) + ")"
-    subprocess.run(["cargo", "bench", "--bench", "lenet5", "--bench", "kernels", "--bench", "zoo", "--", table],
-                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    # Each network timed in ONNX Runtime, then at once in cnn, `--rounds` times over: the
+    # machine drifts by tens of percent within minutes, and the pairs drift together.
+    pairs = {bench_id: [] for bench_id, *_ in cases}
+    for _ in range(rounds()):
+        for bench_id, *_ in cases:
+            theirs = median_seconds(runs[bench_id], budget=5.0 if "resnet50" in bench_id else 3.0)
+            pairs[bench_id].append((cnn_bench(bench_id), theirs))
+    subprocess.run(["cargo", "bench", "--bench", "kernels", "--", "^peak/"], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = peak_flops_per_second()
-    print(f"ONNX Runtime {ort.__version__}, one thread, batch 1; medians of the same run")
+    print(f"ONNX Runtime {ort.__version__}, one thread, batch 1; each engine's median over {rounds()} round(s), "
+          "the two timed one right after the other in each round; the ratio is the median of the rounds'")
     if peak:
         print(f"one core's FMA peak (benches/kernels.rs, peak/*): {peak / 1e9:.0f} GFLOP/s")
     print("| benchmark | cnn | ONNX Runtime | tract | candle | cnn / ONNX Runtime | cnn / tract | cnn / candle "
           "| cnn, % of peak | ONNX Runtime, % of peak |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for bench_id, *_ in cases:
-        ours, theirs = criterion_median(bench_id), ort_times[bench_id]
+        ours, theirs, ratio = paired(pairs[bench_id])
         flops = criterion_flops(bench_id)
         share = (lambda t: f"{100 * flops / t / peak:.0f}%") if flops and peak else (lambda t: "")
         other = [rust.get((bench_id, e), "not run") for e in ("tract", "candle")]
         times = [fmt(t) if isinstance(t, float) else "—" for t in other]
         ratios = [f"{ours / t:.2f}x" if isinstance(t, float) else "—" for t in other]
-        print(f"| {bench_id} | {fmt(ours)} | {fmt(theirs)} | {' | '.join(times)} | {ours / theirs:.2f}x | "
+        print(f"| {bench_id} | {fmt(ours)} | {fmt(theirs)} | {' | '.join(times)} | {ratio:.2f}x | "
               f"{' | '.join(ratios)} | {share(ours)} | {share(theirs)} |")
     for (bench_id, engine), t in sorted(rust.items()):
         if not isinstance(t, float):
@@ -284,25 +315,23 @@ def main():
 
 
 def batch32():
-    """Batch 32 on both cores: cnn's `parallel` feature against ONNX Runtime with 2 threads, each
-    engine timed `--rounds N` times (default 1), alternated, so that a drift of the machine shows
-    in both."""
-    rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 1
+    """Batch 32 on both cores: cnn's `parallel` feature against ONNX Runtime with 2 threads, paired
+    as at batch 1."""
     names = ("resnet20", "mobilenet_v2_0.5_96")
     sessions = {name: exported_session(f"{name}/batch1", batch=32, threads=2) for name in names}
     subprocess.run(["cargo", "bench", "--features", "parallel", "--bench", "zoo", "--no-run"], cwd=ROOT,
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    print("batch 32, 2 threads (cnn: feature `parallel`); medians per image")
+    pairs = {name: [] for name in names}
+    for _ in range(rounds()):
+        for name in names:
+            theirs = median_seconds(sessions[name]) / 32
+            pairs[name].append((cnn_bench(f"{name}/batch32", features=("parallel",)) / 32, theirs))
+    print(f"batch 32, 2 threads (cnn: feature `parallel`); medians per image over {rounds()} round(s)")
     print("| benchmark | cnn | ONNX Runtime | cnn throughput / ONNX Runtime's |")
     print("| --- | --- | --- | --- |")
-    for _ in range(rounds):
-        theirs = {name: median_seconds(sessions[name]) / 32 for name in names}
-        subprocess.run(["cargo", "bench", "--features", "parallel", "--bench", "zoo", "--",
-                        "(resnet20|mobilenet_v2_0.5_96)/batch32"], cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for name in names:
-            ours = criterion_median(f"{name}/batch32") / 32
-            print(f"| {name}/batch32 | {fmt(ours)} | {fmt(theirs[name])} | {theirs[name] / ours:.2f}x |", flush=True)
+    for name in names:
+        ours, theirs, ratio = paired(pairs[name])
+        print(f"| {name}/batch32 | {fmt(ours)} | {fmt(theirs)} | {1 / ratio:.2f}x |")
 
 
 def fmt(seconds):
