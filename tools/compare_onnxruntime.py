@@ -14,8 +14,9 @@ Runtime's output equals cnn's reference data (or PyTorch's), then, network by ne
 ONNX Runtime on one thread (batch 1, median of many runs) and right after it runs cnn's
 criterion benchmark of the same network (built beforehand) and reads its median: the machine's
 speed drifts by tens of percent within minutes, and the two timings of a pair drift together.
-The graphs, weights, inputs and expected outputs go to `target/compare/`, where `compare/` (a crate of its own, outside the workspace) runs tract on the same ONNX graphs
-and candle on the same networks written with candle-nn, each checked and timed the same way.
+The graphs, weights, inputs and expected outputs go to `target/compare/`, where `compare/` (a
+crate of its own, outside the workspace) runs tract on the same ONNX graphs and candle on the same
+networks written with candle-nn, each checked and timed the same way.
 """
 import json
 import os
@@ -291,7 +292,7 @@ def main():
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = peak_flops_per_second()
     print(f"ONNX Runtime {ort.__version__}, one thread, batch 1; each engine's median over {rounds()} round(s), "
-          "the two timed one right after the other in each round; the ratio is the median of the rounds'")
+          "the two timed one right after the other in each round; the ratio is the median of the rounds' ratios")
     if peak:
         print(f"one core's FMA peak (benches/kernels.rs, peak/*): {peak / 1e9:.0f} GFLOP/s")
     print("| benchmark | cnn | ONNX Runtime | tract | candle | cnn / ONNX Runtime | cnn / tract | cnn / candle "
