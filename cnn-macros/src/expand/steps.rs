@@ -7,7 +7,7 @@ use quote::{format_ident, quote};
 use super::{activation, spec_ident, usize_lit};
 use crate::check::{Node, Resolved, Src};
 use crate::ir::Act;
-use crate::plan::{Buf, Plan, Schedule, StepKind};
+use crate::plan::{Buf, Plan, Schedule, Step, StepKind};
 
 /// `__cnn::Extent { d, h, w }` from the spatial sizes of a 1-d, 2-d or 3-d layer; missing
 /// leading axes get `fill`.
@@ -261,6 +261,31 @@ fn place(buf: Buf) -> TokenStream {
     }
 }
 
+/// The call of step `i` once over the whole group (layer-major), timed as `images` laps:
+/// `call` makes the kernel's call from the group's buffers and the step's `(source,
+/// destination)` places in them.
+fn over_group(
+    i: usize,
+    step: &Step,
+    call: impl FnOnce(TokenStream, TokenStream) -> TokenStream,
+) -> (TokenStream, bool) {
+    let (src, dst) = (place(step.srcs[0]), place(step.dst));
+    let lap = usize_lit(i as u64);
+    let call = call(
+        quote!(__cnn::Group {
+            input,
+            output: &mut *output,
+            arena: &mut *arena,
+            images
+        }),
+        quote!((#src, #dst)),
+    );
+    (
+        quote!({ let _lap = __CNN_CLOCKS[#lap].lap(images); #call }),
+        true,
+    )
+}
+
 pub fn steps(nodes: &[Node], plan: &Plan, schedule: &Schedule) -> Steps {
     let mut specs = Vec::new();
     let mut calls = Vec::new();
@@ -300,18 +325,11 @@ pub fn steps(nodes: &[Node], plan: &Plan, schedule: &Schedule) -> Steps {
                 let b = bias(nodes, plan, *node, *has_bias, *out_channels);
                 let nm = norm(nodes, plan, *bn);
                 if schedule.layer_major[i] {
-                    let (src, dst) = (place(step.srcs[0]), place(step.dst));
-                    let lap = usize_lit(i as u64);
-                    calls.push((
-                        quote!({
-                            let _lap = __CNN_CLOCKS[#lap].lap(images);
-                            __cnn::conv_group::<#spec, Self>(
-                                __cnn::Group { input, output: &mut *output, arena: &mut *arena, images },
-                                (#src, #dst), #weight, #packed, #b, #nm,
-                            );
-                        }),
-                        true,
-                    ));
+                    calls.push(over_group(i, step, |group, places| {
+                        quote!(__cnn::conv_group::<#spec, Self>(
+                            #group, #places, #weight, #packed, #b, #nm,
+                        );)
+                    }));
                     continue;
                 }
                 quote!(__cnn::conv::<#spec>(src, #weight, #packed, #b, #nm, dst);)
@@ -339,18 +357,11 @@ pub fn steps(nodes: &[Node], plan: &Plan, schedule: &Schedule) -> Steps {
                 let nm = norm(nodes, plan, *bn);
                 let act = activation(*act);
                 if schedule.layer_major[i] {
-                    let (src, dst) = (place(step.srcs[0]), place(step.dst));
-                    let lap = usize_lit(i as u64);
-                    calls.push((
-                        quote!({
-                            let _lap = __CNN_CLOCKS[#lap].lap(images);
-                            __cnn::linear_group::<Self, #fi, #fo>(
-                                __cnn::Group { input, output: &mut *output, arena: &mut *arena, images },
-                                (#src, #dst), #weight, #b, #nm, #act,
-                            );
-                        }),
-                        true,
-                    ));
+                    calls.push(over_group(i, step, |group, places| {
+                        quote!(__cnn::linear_group::<Self, #fi, #fo>(
+                            #group, #places, #weight, #b, #nm, #act,
+                        );)
+                    }));
                     continue;
                 }
                 quote!(__cnn::linear::<#fi, #fo>(src, #weight, #b, #nm, #act, dst);)
