@@ -79,6 +79,9 @@ spec!(DepthwiseStrideH: 7 => 7, groups 7, in [1, 9, 40], out [1, 5, 40], kernel 
 spec!(DepthwiseNoPad: 4 => 4, groups 4, in [1, 10, 21], out [1, 4, 10], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 0, 0], dil [1, 1, 1]);
 spec!(DepthwiseWidePad: 2 => 2, groups 2, in [1, 5, 6], out [1, 9, 10], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 3, 3], dil [1, 1, 1]);
 spec!(DepthwiseMultiplier: 3 => 6, groups 3, in [1, 17, 23], out [1, 9, 12], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
+// Channel multipliers taken three at a time (rows not a multiple of four, a partial vector).
+spec!(DepthwiseTriple: 2 => 6, groups 2, in [1, 11, 37], out [1, 11, 37], kernel [1, 5, 5], stride [1, 1, 1], pad [0, 2, 2], dil [1, 1, 1], act Activation::Relu);
+spec!(OneChannelNine: 1 => 9, groups 1, in [1, 7, 19], out [1, 4, 10], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1]);
 spec!(OneChannelStem: 1 => 5, groups 1, in [1, 30, 41], out [1, 15, 21], kernel [1, 7, 7], stride [1, 2, 2], pad [0, 3, 3], dil [1, 1, 1]);
 spec!(DepthwiseLongRow: 2 => 2, groups 2, in [1, 3, 5000], out [1, 3, 5000], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
 spec!(DepthwiseNine: 2 => 2, groups 2, in [1, 12, 12], out [1, 12, 12], kernel [1, 9, 9], stride [1, 1, 1], pad [0, 4, 4], dil [1, 1, 1]);
@@ -324,6 +327,8 @@ fn simd_levels_equal_the_portable_code_on_awkward_sizes() {
         compare::<DepthwiseWidePad>(),
         compare::<DepthwiseMultiplier>(),
         compare::<OneChannelStem>(),
+        compare::<DepthwiseTriple>(),
+        compare::<OneChannelNine>(),
         compare::<DepthwiseLongRow>(),
         compare::<DepthwiseNine>(),
         compare::<DepthwiseTiny>(),
@@ -571,6 +576,7 @@ fn depthwise_kernel_takes_what_it_claims() {
         assert!(takes::<DepthwiseWidePad>(l));
         assert!(takes::<DepthwiseMultiplier>(l));
         assert!(takes::<OneChannelStem>(l));
+        assert!(takes::<DepthwiseTriple>(l) && takes::<OneChannelNine>(l));
         assert!(takes::<Five>(l));
         assert!(!takes::<NoPad>(l));
         assert!(!takes::<Stride2Stem>(l));
