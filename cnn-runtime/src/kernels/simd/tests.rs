@@ -147,6 +147,16 @@ spec!(WinogradNarrow: 16 => 16, groups 1, in [1, 40, 3], out [1, 40, 3], kernel 
 spec!(WinogradChunks: 150 => 70, groups 1, in [1, 9, 11], out [1, 9, 11], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
 spec!(WinogradReuse: 100 => 80, groups 1, in [1, 10, 10], out [1, 10, 10], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
 spec!(WinogradWideOut: 24 => 40, groups 1, in [1, 12, 12], out [1, 12, 12], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
+// The Winograd kernel with the output channels in lanes (fewer than 64 blocks, transformed
+// weights over 1 MiB, output channels in groups of 16): a 14×14 plane (49 blocks, tiles of 7,
+// the sums kept in the output planes; blocks of 48 and 16 channels at AVX-512), a 7×7 one (16
+// blocks, the sums on the stack, blocks of 48 and 32), an odd valid plane, rows of 17 blocks
+// (more than a vector), padding of 2.
+spec!(WinogradChannels14: 130 => 160, groups 1, in [1, 14, 14], out [1, 14, 14], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
+spec!(WinogradChannels7: 211 => 80, groups 1, in [1, 7, 7], out [1, 7, 7], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::LeakyRelu(0.1));
+spec!(WinogradChannelsValid: 520 => 32, groups 1, in [1, 12, 11], out [1, 10, 9], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
+spec!(WinogradChannelsLong: 1040 => 16, groups 1, in [1, 2, 34], out [1, 2, 34], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
+spec!(WinogradChannelsPad2: 345 => 48, groups 1, in [1, 5, 6], out [1, 7, 8], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 2, 2], dil [1, 1, 1]);
 spec!(WinogradDeep: 64 => 19, groups 1, in [1, 30, 30], out [1, 30, 30], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
 // Strided layers over planes of any size in the channel tile: planes in several pieces (their
 // sums do not fit the buffer at once), with input channels in several chunks, stride along the
@@ -377,6 +387,11 @@ fn simd_levels_equal_the_portable_code_on_awkward_sizes() {
         compare::<WinogradChunks>(),
         compare::<WinogradReuse>(),
         compare::<WinogradWideOut>(),
+        compare::<WinogradChannels14>(),
+        compare::<WinogradChannels7>(),
+        compare::<WinogradChannelsValid>(),
+        compare::<WinogradChannelsLong>(),
+        compare::<WinogradChannelsPad2>(),
         compare::<PatchesStem>(),
         compare::<PatchesDeep>(),
         compare::<PatchesRows>(),
@@ -734,11 +749,53 @@ fn winograd_takes_what_it_claims() {
     assert!(!takes::<Five>() && !takes::<Stride2>() && !takes::<ThreeD>());
     assert_eq!(FewIn::PACKED_LEN, 15 * 16 * 9);
     assert!(takes::<WinogradChunks>() && takes::<WinogradReuse>() && takes::<WinogradWideOut>());
-    // Below 64 blocks, transformed weights of at most 1 MiB (128 × 128 channels).
+    // Below 64 blocks, the kernel with the output channels in lanes, or transformed weights of
+    // at most 1 MiB (128 × 128 channels).
     spec!(Wide14: 256 => 256, groups 1, in [1, 14, 14], out [1, 14, 14], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
     spec!(Wide16: 256 => 256, groups 1, in [1, 16, 16], out [1, 16, 16], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
     spec!(Mid14: 128 => 128, groups 1, in [1, 14, 14], out [1, 14, 14], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
-    assert!(!takes::<Wide14>() && takes::<Wide16>() && takes::<Mid14>());
+    spec!(Vgg14: 512 => 512, groups 1, in [1, 14, 14], out [1, 14, 14], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    spec!(Odd14: 256 => 248, groups 1, in [1, 14, 14], out [1, 14, 14], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    assert!(takes::<Wide14>() && takes::<Wide16>() && takes::<Mid14>());
+    assert!(!takes::<Vgg14>() && !takes::<Odd14>());
+}
+
+/// The Winograd kernel with the output channels in lanes takes the Winograd layers of fewer
+/// than 64 blocks and transformed weights over 1 MiB whose output channels come in groups of
+/// 16 and whose buffers fit its stack buffer (ResNet-50's 14×14 and 7×7 layers, not ResNet-20's
+/// 8×8 ones); the weights are packed for it at its level, so the others (and the portable
+/// level) keep the blocks in lanes.
+#[test]
+fn winograd_channels_take_small_planes() {
+    fn takes<S: ConvSpec>(lanes: usize) -> bool {
+        Geometry::of::<S>().winograd && super::winograd_channels::<S>(lanes).is_some()
+    }
+    spec!(ResNet14: 256 => 256, groups 1, in [1, 14, 14], out [1, 14, 14], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    spec!(ResNet7: 512 => 512, groups 1, in [1, 7, 7], out [1, 7, 7], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    spec!(Cifar8: 64 => 64, groups 1, in [1, 8, 8], out [1, 8, 8], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    spec!(Vgg14: 512 => 512, groups 1, in [1, 14, 14], out [1, 14, 14], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    for lanes in [8, 16] {
+        assert!(takes::<ResNet14>(lanes) && takes::<ResNet7>(lanes));
+        assert!(takes::<WinogradChannels14>(lanes) && takes::<WinogradChannels7>(lanes));
+        assert!(takes::<WinogradChannelsValid>(lanes) && takes::<WinogradChannelsLong>(lanes));
+        assert!(takes::<WinogradChannelsPad2>(lanes));
+        // Weights of 1 MiB; its buffers overflow the stack buffer; 64 blocks or more; 21 or 40
+        // output channels; not a Winograd layer.
+        assert!(!takes::<Cifar8>(lanes));
+        assert!(!takes::<Vgg14>(lanes) && !takes::<WinogradDeep>(lanes));
+        assert!(!takes::<WinogradOdd>(lanes) && !takes::<WinogradWideOut>(lanes));
+        assert!(!takes::<Stride2>(lanes) && !takes::<Five>(lanes));
+    }
+    // The tile that computes fewest blocks, the wider where they tie: 49 blocks in tiles of 7
+    // at AVX-512 (9 would compute 54), 16 in tiles of 9 (7 would compute 21); at AVX2, 49 and
+    // 16 in tiles of 4 (6 would compute 54 and 18), 36 in tiles of 6.
+    let tile = |l: Option<super::WinogradChannels>| l.map(|l| l.tile);
+    assert_eq!(tile(super::winograd_channels::<ResNet14>(16)), Some(7));
+    assert_eq!(tile(super::winograd_channels::<ResNet7>(16)), Some(9));
+    assert_eq!(tile(super::winograd_channels::<ResNet14>(8)), Some(4));
+    assert_eq!(tile(super::winograd_channels::<ResNet7>(8)), Some(4));
+    spec!(Twelve: 256 => 256, groups 1, in [1, 12, 12], out [1, 12, 12], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+    assert_eq!(tile(super::winograd_channels::<Twelve>(8)), Some(6));
 }
 
 /// The patches kernel takes the layers of a window larger than a point, at most 256 input

@@ -15,6 +15,7 @@ mod depthwise;
 mod lanes;
 mod patches;
 mod winograd;
+mod winograd_channels;
 
 #[cfg(test)]
 pub(super) use depthwise::{Flat, Interleaved};
@@ -22,6 +23,7 @@ pub(super) use depthwise::{depthwise_avx2, depthwise_avx512};
 pub(super) use lanes::{Lanes, Ymm, Zmm};
 pub(super) use patches::PATCH_ROWS;
 pub(super) use winograd::{winograd_avx2, winograd_avx512};
+pub(super) use winograd_channels::{winograd_channels_avx2, winograd_channels_avx512};
 
 /// # Safety
 /// The processor has AVX-512F; each of `inputs` and `outputs` holds the shapes `g` describes

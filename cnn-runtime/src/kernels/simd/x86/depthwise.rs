@@ -276,7 +276,7 @@ unsafe fn depthwise_interleaved<V: Lanes>(
 /// # Safety
 /// The instruction set is enabled.
 #[inline(always)]
-unsafe fn channel_vectors<V: Lanes>(ep: &Epilogue<'_>, c0: usize, m: usize) -> (V, V) {
+pub(super) unsafe fn channel_vectors<V: Lanes>(ep: &Epilogue<'_>, c0: usize, m: usize) -> (V, V) {
     // (A function, not a closure: see `depthwise_flat`.)
     #[inline(always)]
     unsafe fn lanes<V: Lanes>(values: &[f32]) -> V {
