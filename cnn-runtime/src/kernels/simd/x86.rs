@@ -1091,22 +1091,38 @@ pub(super) unsafe fn dots_avx2(xs: &[&[f32]], w: &[f32], inputs: usize, ys: &mut
     unsafe { dots::<Ymm>(xs, w, inputs, ys) }
 }
 
-/// Rows of `w` in a tile of [`dots`].
+/// Rows of `w` in a tile of [`dots`] for several inputs (twice as many for one).
 const DOT_ROWS: usize = 4;
 
 /// `ys[b][o] = sum over i of w[o, i] xs[b][i]` for every input `b`: four rows of `w` at a time,
 /// read once for two inputs, each pair of row and input with two vectors of partial sums (so
 /// that a load of a row serves two inputs, a load of an input four rows, and sixteen
 /// independent chains of multiply-adds keep both units busy); the tail of a row is a masked
-/// load. Each output is summed in the same order whatever the number of inputs (lanes `i mod
-/// 2N` in order of `i`, then the two vectors added, then their lanes), so a batch gives each
-/// input's outputs bit for bit.
+/// load. A single input takes eight rows at a time, so that eight streams of weights are in
+/// flight (MobileNetV2's 1280 → 1000 classifier, its 5 MB of weights from the level-3 cache,
+/// ran in 69-82 µs in the network against 76-98 with four, on Zen 4). Each output is summed in
+/// the same order whatever the number of inputs (lanes `i mod 2N` in order of `i`, then the two
+/// vectors added, then their lanes), so a batch gives each input's outputs bit for bit.
 ///
 /// # Safety
 /// The instruction set is enabled; as for [`dots_avx512`].
 #[inline(always)]
 unsafe fn dots<V: Lanes>(xs: &[&[f32]], w: &[f32], inputs: usize, ys: &mut [&mut [f32]]) {
     let outputs = ys.first().map_or(0, |y| y.len());
+    if let [x] = xs {
+        // One input: eight rows at a time, eight streams of weights in flight.
+        let mut o = 0;
+        while o < outputs {
+            let rows = (outputs - o).min(2 * DOT_ROWS);
+            // SAFETY: forwarded from the caller: rows `o..o + rows` of `w` exist.
+            let sums = unsafe { dot_tile::<V, 1, { 2 * DOT_ROWS }>([x], w, o, rows, inputs) };
+            for (r, s) in sums.iter().enumerate().take(rows) {
+                ys[0][o + r] = s[0];
+            }
+            o += rows;
+        }
+        return;
+    }
     let mut o = 0;
     while o < outputs {
         let rows = (outputs - o).min(DOT_ROWS);
@@ -1116,14 +1132,14 @@ unsafe fn dots<V: Lanes>(xs: &[&[f32]], w: &[f32], inputs: usize, ys: &mut [&mut
             // `b..b + 2` (or `b`) exist.
             unsafe {
                 if b + 1 < xs.len() {
-                    let sums = dot_tile::<V, 2>([xs[b], xs[b + 1]], w, o, rows, inputs);
+                    let sums = dot_tile::<V, 2, DOT_ROWS>([xs[b], xs[b + 1]], w, o, rows, inputs);
                     for (r, s) in sums.iter().enumerate().take(rows) {
                         ys[b][o + r] = s[0];
                         ys[b + 1][o + r] = s[1];
                     }
                     b += 2;
                 } else {
-                    let sums = dot_tile::<V, 1>([xs[b]], w, o, rows, inputs);
+                    let sums = dot_tile::<V, 1, DOT_ROWS>([xs[b]], w, o, rows, inputs);
                     for (r, s) in sums.iter().enumerate().take(rows) {
                         ys[b][o + r] = s[0];
                     }
@@ -1135,33 +1151,33 @@ unsafe fn dots<V: Lanes>(xs: &[&[f32]], w: &[f32], inputs: usize, ys: &mut [&mut
     }
 }
 
-/// The dot products of rows `o..o + rows` of `w` (`rows <= DOT_ROWS`) with each of the `B`
+/// The dot products of rows `o..o + rows` of `w` (`rows <= R`) with each of the `B`
 /// inputs `x`, `[row][input]`.
 ///
 /// # Safety
 /// The instruction set is enabled; each of `x` holds `inputs` values, `w` the rows.
 #[inline(always)]
-unsafe fn dot_tile<V: Lanes, const B: usize>(
+unsafe fn dot_tile<V: Lanes, const B: usize, const R: usize>(
     x: [&[f32]; B],
     w: &[f32],
     o: usize,
     rows: usize,
     inputs: usize,
-) -> [[f32; B]; DOT_ROWS] {
-    assert!(rows <= DOT_ROWS && w.len() >= (o + rows) * inputs);
+) -> [[f32; B]; R] {
+    assert!(rows <= R && w.len() >= (o + rows) * inputs);
     assert!(x.iter().all(|x| x.len() >= inputs));
     let wp = w.as_ptr();
     let step = 2 * V::N;
     // SAFETY (whole body): every load reads `lanes <= N` values at `i < inputs` of an input or
     // of a row `o + r < o + rows` of `w`, inside the slices (the assertions above).
     unsafe {
-        let mut acc = [[[V::splat(0.0); 2]; B]; DOT_ROWS];
+        let mut acc = [[[V::splat(0.0); 2]; B]; R];
         // Whole steps of two vectors with plain loads, then the tail with masked ones: the
         // same multiply-adds in the same order either way.
         let whole = inputs / step * step;
         let mut i = 0;
         while i < whole {
-            dot_step::<V, B>(
+            dot_step::<V, B, R>(
                 &mut acc,
                 &x,
                 wp.add(o * inputs + i),
@@ -1176,7 +1192,7 @@ unsafe fn dot_tile<V: Lanes, const B: usize>(
         if i < inputs {
             let left = inputs - i;
             let (n0, n1) = (left.min(V::N), left.saturating_sub(V::N));
-            dot_step::<V, B>(
+            dot_step::<V, B, R>(
                 &mut acc,
                 &x,
                 wp.add(o * inputs + i),
@@ -1187,7 +1203,7 @@ unsafe fn dot_tile<V: Lanes, const B: usize>(
                 n1,
             );
         }
-        let mut sums = [[0.0; B]; DOT_ROWS];
+        let mut sums = [[0.0; B]; R];
         for (s, a) in sums.iter_mut().zip(&acc) {
             for (s, a) in s.iter_mut().zip(a) {
                 *s = a[0].add(a[1]).sum();
@@ -1204,8 +1220,8 @@ unsafe fn dot_tile<V: Lanes, const B: usize>(
 /// The instruction set is enabled; the lanes are inside the inputs and rows.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn dot_step<V: Lanes, const B: usize>(
-    acc: &mut [[[V; 2]; B]; DOT_ROWS],
+unsafe fn dot_step<V: Lanes, const B: usize, const R: usize>(
+    acc: &mut [[[V; 2]; B]; R],
     x: &[&[f32]; B],
     w: *const f32,
     inputs: usize,
