@@ -40,8 +40,9 @@ pub mod __private {
     pub use crate::kernels::{
         ConvSpec, Extent, Norm, PoolSpec, activate, adaptive_avg_pool, adaptive_avg_pool_backward,
         adaptive_max_pool, adaptive_max_pool_backward, add, avg_pool, avg_pool_backward,
-        batch_norm, conv, conv_backward, conv_many, conv_pack, linear, linear_backward,
-        linear_many, max_pool, max_pool_backward, softmax,
+        batch_norm, conv, conv_backward, conv_expand_depthwise, conv_many, conv_pack,
+        conv_pack_expand_depthwise, linear, linear_backward, linear_many, max_pool,
+        max_pool_backward, softmax,
     };
     pub use crate::network::Packed;
     pub use crate::network::check_buffers;
@@ -66,6 +67,28 @@ pub mod __private {
             let (lo, hi) = arena.split_at_mut(src.0);
             (&hi[..src.1], &mut lo[dst.0..dst.0 + dst.1])
         }
+    }
+
+    /// `N` disjoint ranges `(offset, len)` of the arena, each writable.
+    ///
+    /// # Panics
+    /// If two ranges overlap or one leaves the arena; the memory plan guarantees neither.
+    pub fn regions<const N: usize>(
+        arena: &mut [f32],
+        ranges: [(usize, usize); N],
+    ) -> [&mut [f32]; N] {
+        let mut order: [usize; N] = core::array::from_fn(|i| i);
+        order.sort_unstable_by_key(|&i| ranges[i].0);
+        let mut found: [Option<&mut [f32]>; N] = [const { None }; N];
+        let (mut rest, mut at) = (arena, 0);
+        for i in order {
+            let (offset, len) = ranges[i];
+            let (_, tail) = core::mem::take(&mut rest).split_at_mut(offset - at);
+            let (range, tail) = tail.split_at_mut(len);
+            found[i] = Some(range);
+            (rest, at) = (tail, offset + len);
+        }
+        found.map(|r| r.expect("every range was split off"))
     }
 
     /// Most inputs a network runs together (`Network::GROUP`).

@@ -98,6 +98,42 @@ fn bind_pair(src: Buf, dst: Buf, sub: Option<(u64, u64)>) -> TokenStream {
     }
 }
 
+/// Binds `src` (read), `mid` (an arena range, written and read) and `dst` (written) for an
+/// [`StepKind::ExpandDepthwise`] step; the plan gives each a tensor of its own.
+fn bind_three(src: Buf, (mo, ml): (u64, u64), dst: Buf) -> TokenStream {
+    let range = |offset: u64, len: u64| {
+        let (o, l) = (usize_lit(offset), usize_lit(len));
+        quote!((#o, #l))
+    };
+    let mid = range(mo, ml);
+    match (src, dst) {
+        (
+            Buf::Arena { offset, len },
+            Buf::Arena {
+                offset: d_o,
+                len: dl,
+            },
+        ) => {
+            let (s, d) = (range(offset, len), range(d_o, dl));
+            quote!(let [src, mid, dst] = __cnn::regions(arena, [#s, #mid, #d]);)
+        }
+        (Buf::Arena { offset, len }, Buf::Output) => {
+            let s = range(offset, len);
+            quote!(let [src, mid] = __cnn::regions(arena, [#s, #mid]); let dst = &mut *output;)
+        }
+        (Buf::Input, Buf::Arena { offset, len }) => {
+            let d = range(offset, len);
+            quote!(let src = input; let [mid, dst] = __cnn::regions(arena, [#mid, #d]);)
+        }
+        (Buf::Input, Buf::Output) => {
+            quote!(let src = input; let [mid] = __cnn::regions(arena, [#mid]); let dst = &mut *output;)
+        }
+        (Buf::Output, _) | (_, Buf::Input) => {
+            unreachable!("a step reads no output and writes no input")
+        }
+    }
+}
+
 /// The buffer a step rewrites in place.
 fn target(dst: Buf) -> TokenStream {
     match dst {
@@ -333,6 +369,56 @@ pub fn steps(nodes: &[Node], plan: &Plan, schedule: &Schedule) -> Steps {
                     continue;
                 }
                 quote!(__cnn::conv::<#spec>(src, #weight, #packed, #b, #nm, dst);)
+            }
+            StepKind::ExpandDepthwise { expand, depthwise } => {
+                let spec_d = format_ident!("{}Depthwise", spec);
+                let mut parts = Vec::new();
+                for (part, spec) in [(expand, &spec), (depthwise, &spec_d)] {
+                    let n = &nodes[part.node];
+                    let Resolved::Conv {
+                        out_channels,
+                        bias: has_bias,
+                        ..
+                    } = &n.op
+                    else {
+                        unreachable!()
+                    };
+                    specs.push(conv_spec(spec, n, part.act));
+                    let len: u64 = n.tensors[0].1.iter().product();
+                    let weight = slice(plan.tensor(nodes, part.node, "weight").unwrap_or(0), len);
+                    let b = bias(nodes, plan, part.node, *has_bias, *out_channels);
+                    let nm = norm(nodes, plan, part.norm);
+                    parts.push((weight, b, nm));
+                }
+                let [(we, be, ne), (wd, bd, nd)] = [parts.remove(0), parts.remove(0)];
+                // The two layers' packed weights one after the other, packed together (the
+                // runtime lays them out for its kernel of the pair where it takes them).
+                let at = format_ident!("__PACKED_AT{}", i);
+                let (len_e, len_d) = (
+                    quote!(<#spec as __cnn::ConvSpec>::PACKED_LEN),
+                    quote!(<#spec_d as __cnn::ConvSpec>::PACKED_LEN),
+                );
+                specs.push(quote!(const #at: usize = #packed_len;));
+                packs.push(quote!({
+                    let (pe, pd) = packed[#at..#at + #len_e + #len_d].split_at_mut(#len_e);
+                    __cnn::conv_pack_expand_depthwise::<#spec, #spec_d>((#we, pe), (#wd, pd));
+                }));
+                let (pe, pd) = (
+                    quote!(self.packed.get(#at, #len_e)),
+                    quote!(self.packed.get(#at + #len_e, #len_d)),
+                );
+                packed_len = quote!(#at + #len_e + #len_d);
+                let Some(Buf::Arena {
+                    offset: mo,
+                    len: ml,
+                }) = step.scratch
+                else {
+                    unreachable!("the pair's scratch is in the arena")
+                };
+                let bind = bind_three(step.srcs[0], (mo, ml), step.dst);
+                quote!(#bind __cnn::conv_expand_depthwise::<#spec, #spec_d>(
+                    src, mid, dst, (#we, #pe, #be, #ne), (#wd, #pd, #bd, #nd),
+                );)
             }
             StepKind::Linear {
                 node,

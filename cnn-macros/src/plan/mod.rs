@@ -60,6 +60,35 @@ pub enum StepKind {
     Concat {
         node: usize,
     },
+    /// A 1×1 convolution whose output only a depthwise convolution reads, then that depthwise
+    /// convolution, each with what follows it fused in (MobileNetV2's expansion and depthwise
+    /// layers): one step, which the runtime runs in one pass where its kernel takes the pair,
+    /// else layer by layer through the step's scratch tensor.
+    ExpandDepthwise {
+        expand: Fused,
+        depthwise: Fused,
+    },
+}
+
+/// A convolution with the batch norm and activation fused into it, as in [`StepKind::Conv`]:
+/// `last` is the node whose output the part produces (the activation's, where there is one).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Fused {
+    pub node: usize,
+    pub norm: Option<usize>,
+    pub act: Option<Act>,
+    pub last: usize,
+}
+
+impl Fused {
+    fn nodes(&self) -> Vec<usize> {
+        let mut v = vec![self.node];
+        v.extend(self.norm);
+        if self.act.is_some() {
+            v.push(self.last);
+        }
+        v
+    }
 }
 
 impl StepKind {
@@ -73,6 +102,7 @@ impl StepKind {
             | StepKind::BatchNorm { node, .. }
             | StepKind::Add { node, .. }
             | StepKind::Concat { node } => Some(*node),
+            StepKind::ExpandDepthwise { expand, .. } => Some(expand.node),
             StepKind::Act(_) | StepKind::Softmax { .. } => None,
         }
     }
@@ -95,6 +125,11 @@ impl StepKind {
                 } else {
                     vec![node]
                 }
+            }
+            StepKind::ExpandDepthwise { expand, depthwise } => {
+                let mut v = expand.nodes();
+                v.extend(depthwise.nodes());
+                v
             }
             _ => vec![last],
         }
@@ -119,6 +154,8 @@ pub struct Step {
     pub last_node: usize,
     pub srcs: Vec<Buf>,
     pub dst: Buf,
+    /// A tensor of the step's own, which no other step reads (see [`Draft::scratch`]).
+    pub scratch: Option<Buf>,
 }
 
 /// A state_dict tensor's place in the weight buffer.
@@ -162,6 +199,9 @@ pub struct Draft {
     /// Values read: the network input or the output of an earlier draft (by index).
     pub inputs: Vec<Value>,
     pub out_len: u64,
+    /// Values of a tensor the step may write and read while it runs, apart from its inputs and
+    /// output (0 for none): an [`StepKind::ExpandDepthwise`] step's expanded tensor.
+    pub scratch: u64,
 }
 
 /// A tensor value: the network input, or the output of a draft.
@@ -175,6 +215,8 @@ pub enum Value {
 pub struct Assigned {
     /// Per draft: the tensor its output lives in.
     pub out: Vec<Slot>,
+    /// Per draft: the tensor of its scratch, if it has one.
+    pub scratch: Vec<Option<usize>>,
     pub tensors: Vec<Tensor>,
     pub copy_through: bool,
 }
@@ -246,6 +288,7 @@ pub fn plan(nodes: &[Node], result: Src) -> Plan {
             last_node: d.last_node,
             srcs: d.inputs.iter().map(|&v| buf(slot_of(v))).collect(),
             dst: buf(assigned.out[i]),
+            scratch: assigned.scratch[i].map(|t| buf(Slot::Tensor(t))),
         })
         .collect();
     let (tensors, norm_slots, weights_len) = lay_out_weights(nodes);
@@ -318,20 +361,55 @@ fn fuse(nodes: &[Node], result: Src) -> (Vec<Draft>, Value) {
             continue;
         }
         let mut last = i;
+        // A convolution or linear layer with the batch norm and activation that alone read it.
+        let fused = |node: usize| {
+            let mut last = node;
+            let norm = sole(last, &is_norm);
+            if let Some(n) = norm {
+                last = n;
+            }
+            let act = sole(last, &is_act).map(|a| {
+                last = a;
+                act_of(a)
+            });
+            Fused {
+                node,
+                norm,
+                act,
+                last,
+            }
+        };
+        let mut scratch = 0;
         let kind = match &nodes[i].op {
             Resolved::Conv { .. } | Resolved::Linear { .. } => {
-                let norm = sole(last, &is_norm);
-                if let Some(n) = norm {
-                    last = n;
-                }
-                let act = sole(last, &is_act).map(|a| {
-                    last = a;
-                    act_of(a)
-                });
-                if matches!(nodes[i].op, Resolved::Conv { .. }) {
-                    StepKind::Conv { node: i, norm, act }
+                let f = fused(i);
+                last = f.last;
+                let depthwise = (expands(&nodes[i].op) && in_registers(f.act))
+                    .then(|| sole(f.last, &|op: &Resolved| is_depthwise_of(op, &nodes[i].op)))
+                    .flatten()
+                    .map(fused)
+                    .filter(|d| in_registers(d.act));
+                if let Some(d) = depthwise {
+                    // The expanded tensor is the step's scratch, for where the runtime runs
+                    // the two layers one after the other.
+                    scratch = nodes[f.last].output.iter().product();
+                    last = d.last;
+                    StepKind::ExpandDepthwise {
+                        expand: f,
+                        depthwise: d,
+                    }
+                } else if matches!(nodes[i].op, Resolved::Conv { .. }) {
+                    StepKind::Conv {
+                        node: i,
+                        norm: f.norm,
+                        act: f.act,
+                    }
                 } else {
-                    StepKind::Linear { node: i, norm, act }
+                    StepKind::Linear {
+                        node: i,
+                        norm: f.norm,
+                        act: f.act,
+                    }
                 }
             }
             Resolved::BatchNorm { .. } | Resolved::Add => {
@@ -360,10 +438,6 @@ fn fuse(nodes: &[Node], result: Src) -> (Vec<Draft>, Value) {
                 unreachable!("aliases are skipped")
             }
         };
-        let norm = match kind {
-            StepKind::Conv { norm, .. } | StepKind::Linear { norm, .. } => norm,
-            _ => None,
-        };
         let inputs = nodes[i]
             .inputs
             .iter()
@@ -373,7 +447,7 @@ fn fuse(nodes: &[Node], result: Src) -> (Vec<Draft>, Value) {
             })
             .collect();
         let d = drafts.len();
-        for n in [Some(i), norm, Some(last)].into_iter().flatten() {
+        for n in kind.fused_nodes(last) {
             done[n] = true;
             step_of[n] = Some(d);
         }
@@ -382,6 +456,7 @@ fn fuse(nodes: &[Node], result: Src) -> (Vec<Draft>, Value) {
             last_node: last,
             inputs,
             out_len: nodes[last].output.iter().product(),
+            scratch,
         });
     }
     let final_value = match final_node {
@@ -389,6 +464,76 @@ fn fuse(nodes: &[Node], result: Src) -> (Vec<Draft>, Value) {
         None => Value::Input,
     };
     (drafts, final_value)
+}
+
+/// Whether a convolution can be the first of an [`StepKind::ExpandDepthwise`] step: a 1×1 layer
+/// of stride 1 without padding or groups over a plane, of at most 512 input channels and a
+/// multiple of 16 output channels (what the runtime's kernel for the pair takes).
+fn expands(op: &Resolved) -> bool {
+    let Resolved::Conv {
+        in_channels,
+        out_channels,
+        kernel,
+        stride,
+        padding,
+        padding_end,
+        dilation,
+        groups,
+        ..
+    } = op
+    else {
+        return false;
+    };
+    let ones = |v: &[u64]| v.iter().all(|&x| x == 1);
+    let zeros = |v: &[u64]| v.iter().all(|&x| x == 0);
+    kernel.len() == 2
+        && ones(kernel)
+        && ones(stride)
+        && ones(dilation)
+        && zeros(padding)
+        && zeros(padding_end)
+        && *groups == 1
+        && *in_channels <= 512
+        && out_channels % 16 == 0
+}
+
+/// Whether `op` is a depthwise convolution (channel multiplier 1) over the output of the 1×1
+/// layer `expand` that the runtime's kernel for the pair takes: a window of at most 5 × 5,
+/// stride 1 or 2, dilation 1, padding narrower than the window.
+fn is_depthwise_of(op: &Resolved, expand: &Resolved) -> bool {
+    let (
+        Resolved::Conv {
+            in_channels,
+            out_channels,
+            kernel,
+            stride,
+            padding,
+            padding_end,
+            dilation,
+            groups,
+            ..
+        },
+        Resolved::Conv {
+            out_channels: mid, ..
+        },
+    ) = (op, expand)
+    else {
+        return false;
+    };
+    kernel.len() == 2
+        && in_channels == mid
+        && out_channels == mid
+        && groups == mid
+        && kernel.iter().all(|&k| k <= 5)
+        && stride.iter().all(|&s| s == 1 || s == 2)
+        && dilation.iter().all(|&d| d == 1)
+        && padding.iter().zip(kernel).all(|(p, k)| p < k)
+        && padding_end.iter().zip(kernel).all(|(p, k)| p < k)
+}
+
+/// Whether the SIMD kernels apply the activation in registers (the piecewise-linear ones).
+fn in_registers(act: Option<Act>) -> bool {
+    !matches!(act, Some(Act::Sigmoid | Act::Tanh))
 }
 
 /// Decides where each draft writes. A step that can work in place does so on an input that no
@@ -405,6 +550,7 @@ pub fn assign(drafts: &[Draft], result: Value) -> Assigned {
         }
     }
     let mut out: Vec<Slot> = Vec::new();
+    let mut scratch: Vec<Option<usize>> = Vec::new();
     let mut tensors: Vec<Tensor> = Vec::new();
     for (i, d) in drafts.iter().enumerate() {
         let reuse = d.kind.can_work_in_place().then(|| {
@@ -434,6 +580,17 @@ pub fn assign(drafts: &[Draft], result: Value) -> Assigned {
             }
         };
         out.push(slot);
+        // A scratch tensor lives for its step alone, beside the step's inputs and output.
+        scratch.push((d.scratch > 0).then(|| {
+            tensors.push(Tensor {
+                len: d.scratch,
+                def: i,
+                last: i,
+                step: i,
+                offset: 0,
+            });
+            tensors.len() - 1
+        }));
     }
     // Lifetimes: from the step that creates a tensor to the last step that reads a value in it.
     for (i, d) in drafts.iter().enumerate() {
@@ -474,8 +631,12 @@ pub fn assign(drafts: &[Draft], result: Value) -> Assigned {
             *t = renumber[*t];
         }
     }
+    for t in scratch.iter_mut().flatten() {
+        *t = renumber[*t];
+    }
     Assigned {
         out,
+        scratch,
         tensors: kept,
         copy_through,
     }

@@ -2,7 +2,7 @@
 //! reading its weights once for the group), which image by image (each image's activations
 //! kept in cache from one step to the next), and how many inputs make a group.
 
-use super::{Buf, Plan};
+use super::{Buf, Plan, StepKind};
 use crate::check::{Node, Src};
 
 /// Bytes the arenas of one group may take together.
@@ -35,7 +35,11 @@ pub fn schedule(nodes: &[Node], plan: &Plan, arena_bytes: u64) -> Schedule {
             .flat_map(|&i| &nodes[i].tensors)
             .map(|(_, shape)| 4 * shape.iter().product::<u64>())
             .sum();
-        let here = if weights == 0 {
+        // An expansion and depthwise pair runs image by image (each image's expanded tensor
+        // is computed piece by piece in cache).
+        let here = if matches!(step.kind, StepKind::ExpandDepthwise { .. }) {
+            false
+        } else if weights == 0 {
             previous
         } else {
             let node = step.kind.first_node().unwrap_or(step.last_node);

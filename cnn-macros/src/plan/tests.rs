@@ -54,11 +54,18 @@ fn random_graph(rng: &mut Rng) -> (Vec<Draft>, Value) {
                 )
             }
         };
+        // A step with a tensor of its own now and then (an expansion and depthwise pair).
+        let scratch = if rng.below(4) == 0 {
+            1 + rng.below(100)
+        } else {
+            0
+        };
         drafts.push(Draft {
             kind,
             last_node: i,
             inputs,
             out_len,
+            scratch,
         });
     }
     let result = Value::Step(n - 1);
@@ -67,7 +74,7 @@ fn random_graph(rng: &mut Rng) -> (Vec<Draft>, Value) {
 
 /// Which value each arena cell (or the output) holds, step by step; every read must find its
 /// value whole.
-fn simulate(drafts: &[Draft], out: &[Slot], tensors: &[Tensor]) {
+fn simulate(drafts: &[Draft], out: &[Slot], scratch: &[Option<usize>], tensors: &[Tensor]) {
     let arena_len = tensors.iter().map(|t| t.offset + t.len).max().unwrap_or(0) as usize;
     let mut arena = vec![usize::MAX; arena_len];
     let mut output = usize::MAX;
@@ -78,6 +85,17 @@ fn simulate(drafts: &[Draft], out: &[Slot], tensors: &[Tensor]) {
         _ => None,
     };
     for (i, d) in drafts.iter().enumerate() {
+        // The step's scratch is written while it reads its inputs: they must stay whole.
+        assert_eq!(scratch[i].is_some(), d.scratch > 0, "step {i}'s scratch");
+        if let Some(t) = scratch[i] {
+            let r = region(Slot::Tensor(t)).expect("a tensor");
+            assert_eq!(
+                r.len() as u64,
+                d.scratch,
+                "step {i}'s scratch is of its size"
+            );
+            arena[r].iter_mut().for_each(|c| *c = usize::MAX - 1);
+        }
         for v in &d.inputs {
             if let Value::Step(s) = v {
                 match out[*s] {
@@ -94,6 +112,14 @@ fn simulate(drafts: &[Draft], out: &[Slot], tensors: &[Tensor]) {
                     }
                 }
             }
+        }
+        // ...and its output must not overwrite the scratch.
+        if let (Some(t), Some(o)) = (scratch[i], region(out[i])) {
+            let r = region(Slot::Tensor(t)).expect("a tensor");
+            assert!(
+                r.end <= o.start || o.end <= r.start,
+                "step {i} writes its output over its scratch"
+            );
         }
         match out[i] {
             Slot::Output => output = i,
@@ -125,7 +151,7 @@ fn every_step_finds_its_inputs_intact_on_random_graphs() {
                 "the result is written to the output"
             );
         }
-        simulate(&drafts, &assigned.out, &placed);
+        simulate(&drafts, &assigned.out, &assigned.scratch, &placed);
         // No plan needs less than the live tensors at the busiest step, and reuse never costs
         // more than a buffer per tensor.
         let arena = placed.iter().map(|t| t.offset + t.len).max().unwrap_or(0);
@@ -189,6 +215,7 @@ fn a_chain_ping_pongs_between_two_regions() {
                 Value::Step(i - 1)
             }],
             out_len: len,
+            scratch: 0,
         })
         .collect();
     let assigned = assign(&drafts, Value::Step(4));

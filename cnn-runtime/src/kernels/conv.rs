@@ -173,6 +173,117 @@ pub fn conv_many_at<S: ConvSpec>(
     }
 }
 
+/// A convolution's weights and what follows it: PyTorch's weights, those [`conv_pack`] laid
+/// out (if packed), the bias and the batch norm.
+pub type ConvWeights<'a> = (
+    &'a [f32],
+    Option<&'a [f32]>,
+    Option<&'a [f32]>,
+    Option<Norm<'a>>,
+);
+
+/// A 1×1 convolution `E` and the depthwise layer `D` that alone reads its output (MobileNetV2's
+/// expansion and depthwise layers): `output = D(E(input))`, each with its bias, batch norm and
+/// activation. Where the SIMD kernel takes the pair, it runs them in one pass with the expanded
+/// tensor in a small buffer, a vector of channels at a time; otherwise `mid` receives `E`'s
+/// output and [`conv`] runs each layer.
+///
+/// # Shapes
+/// `input`: `[E::IN_CHANNELS, E::INPUT]`; `mid`: `[E::OUT_CHANNELS, E::OUTPUT]`, which is
+/// `D`'s input; `output`: `[D::OUT_CHANNELS, D::OUTPUT]`; the weights as for [`conv`].
+///
+/// # Panics
+/// If a slice is shorter than its shape says, or `E`'s output is not `D`'s input.
+#[inline(never)]
+pub fn conv_expand_depthwise<E: ConvSpec, D: ConvSpec>(
+    input: &[f32],
+    mid: &mut [f32],
+    output: &mut [f32],
+    expand: ConvWeights<'_>,
+    depthwise: ConvWeights<'_>,
+) {
+    conv_expand_depthwise_at::<E, D>(super::level(), input, mid, output, expand, depthwise);
+}
+
+/// Lays the weights of the pair of [`conv_expand_depthwise`] out as this processor's kernels
+/// read them: for the kernel that runs both layers in one pass where it takes them, else each
+/// layer's as [`conv_pack`] lays it out (`packed_e` and `packed_d` hold `E::PACKED_LEN` and
+/// `D::PACKED_LEN` values).
+pub fn conv_pack_expand_depthwise<E: ConvSpec, D: ConvSpec>(
+    (we, packed_e): (&[f32], &mut [f32]),
+    (wd, packed_d): (&[f32], &mut [f32]),
+) {
+    assert!(
+        we.len() >= E::OUT_CHANNELS * E::IN_CHANNELS / E::GROUPS * E::KERNEL.volume()
+            && wd.len() >= D::OUT_CHANNELS * D::IN_CHANNELS / D::GROUPS * D::KERNEL.volume()
+            && packed_e.len() >= E::PACKED_LEN
+            && packed_d.len() >= D::PACKED_LEN,
+        "convolution weights shorter than their shape"
+    );
+    let level = super::level();
+    if !super::simd::pack_expand_depthwise::<E, D>(level, (we, packed_e), (wd, packed_d)) {
+        conv_pack::<E>(we, packed_e);
+        conv_pack::<D>(wd, packed_d);
+    }
+}
+
+/// [`conv_expand_depthwise`] on the given instruction set.
+#[doc(hidden)]
+pub fn conv_expand_depthwise_at<E: ConvSpec, D: ConvSpec>(
+    level: super::Level,
+    input: &[f32],
+    mid: &mut [f32],
+    output: &mut [f32],
+    (we, packed_e, bias_e, norm_e): ConvWeights<'_>,
+    (wd, packed_d, bias_d, norm_d): ConvWeights<'_>,
+) {
+    let mid_len = E::OUT_CHANNELS * E::OUTPUT.volume();
+    assert!(
+        E::OUT_CHANNELS == D::IN_CHANNELS
+            && E::OUTPUT == D::INPUT
+            && input.len() >= E::IN_CHANNELS * E::INPUT.volume()
+            && mid.len() >= mid_len
+            && output.len() >= D::OUT_CHANNELS * D::OUTPUT.volume()
+            && we.len() >= E::OUT_CHANNELS * E::IN_CHANNELS / E::GROUPS * E::KERNEL.volume()
+            && wd.len() >= D::OUT_CHANNELS * D::IN_CHANNELS / D::GROUPS * D::KERNEL.volume()
+            && bias_e.is_none_or(|b| b.len() >= E::OUT_CHANNELS)
+            && bias_d.is_none_or(|b| b.len() >= D::OUT_CHANNELS)
+            && norm_e.is_none_or(|n| {
+                n.mean.len().min(n.scale.len()).min(n.shift.len()) >= E::OUT_CHANNELS
+            })
+            && norm_d.is_none_or(|n| {
+                n.mean.len().min(n.scale.len()).min(n.shift.len()) >= D::OUT_CHANNELS
+            }),
+        "convolution buffers shorter than their shapes"
+    );
+    let output = &mut output[..D::OUT_CHANNELS * D::OUTPUT.volume()];
+    let ep_e = Epilogue {
+        bias: bias_e,
+        norm: norm_e,
+        act: E::ACTIVATION,
+    };
+    let ep_d = Epilogue {
+        bias: bias_d,
+        norm: norm_d,
+        act: D::ACTIVATION,
+    };
+    // The pair's weights packed for it at this processor's level (`conv_pack_expand_depthwise`).
+    if let (true, Some(pe), Some(pd)) = (level == super::level(), packed_e, packed_d)
+        && super::simd::expand_depthwise_fused::<E, D>(
+            level,
+            input,
+            (pe, &ep_e),
+            (pd, &ep_d),
+            output,
+        )
+    {
+        return;
+    }
+    let mid = &mut mid[..mid_len];
+    conv_at::<E>(level, input, we, packed_e, bias_e, norm_e, mid);
+    conv_at::<D>(level, mid, wd, packed_d, bias_d, norm_d, output);
+}
+
 /// The portable accumulation: `output += conv(input, weight)`, weight-stationary over rows so
 /// that the compiler vectorises the innermost loop.
 fn accumulate<S: ConvSpec>(input: &[f32], weight: &[f32], output: &mut [f32]) {

@@ -11,7 +11,10 @@ mod dense;
 mod pool;
 mod simd;
 
-pub use conv::{ConvSpec, conv, conv_at, conv_backward, conv_many, conv_many_at, conv_pack};
+pub use conv::{
+    ConvSpec, ConvWeights, conv, conv_at, conv_backward, conv_expand_depthwise,
+    conv_expand_depthwise_at, conv_many, conv_many_at, conv_pack, conv_pack_expand_depthwise,
+};
 pub use dense::{
     activate, activate_backward, add, batch_norm, linear, linear_at, linear_backward, linear_many,
     linear_many_at, softmax, softmax_backward,

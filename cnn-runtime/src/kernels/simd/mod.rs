@@ -238,6 +238,164 @@ pub(super) fn dots(
     true
 }
 
+/// A 1×1 convolution `E` and the depthwise layer `D` that reads its output, in one pass (see
+/// `x86::expand_depthwise`), at `level`, if it runs here and takes the pair; returns whether it
+/// did. `y` holds exactly `D`'s output; the weights come packed for `level` by
+/// [`pack_expand_depthwise`].
+pub(super) fn expand_depthwise_fused<E: ConvSpec, D: ConvSpec>(
+    level: Level,
+    x: &[f32],
+    (we, ep_e): (&[f32], &Epilogue<'_>),
+    (wd, ep_d): (&[f32], &Epilogue<'_>),
+    y: &mut [f32],
+) -> bool {
+    if level > self::level() {
+        return false;
+    }
+    let Some(l) = lanes(level).and_then(ExpandDepthwise::of::<E, D>) else {
+        return false;
+    };
+    assert!(
+        we.len() >= E::OUT_CHANNELS * E::IN_CHANNELS
+            && wd.len() >= D::OUT_CHANNELS * D::KERNEL.volume()
+    );
+    let (e, d) = (Geometry::of::<E>(), Geometry::of::<D>());
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `level <= self::level()`, so the processor has AVX-512F; the caller checked
+        // that the slices hold the shapes of `E` and `D` (and the epilogues' their channels),
+        // which `e`, `d` and `l` describe.
+        Level::Avx512 => unsafe {
+            x86::expand_depthwise_avx512(&l, &e, &d, x, (we, ep_e), (wd, ep_d), y)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, with AVX2 and FMA.
+        Level::Avx2 => unsafe {
+            x86::expand_depthwise_avx2(&l, &e, &d, x, (we, ep_e), (wd, ep_d), y)
+        },
+        _ => return false,
+    }
+    true
+}
+
+/// Lanes of a vector at `level`, if it has vectors.
+const fn lanes(level: Level) -> Option<usize> {
+    match channel_tile(level) {
+        Some((lanes, _)) => Some(lanes),
+        None => None,
+    }
+}
+
+/// Packs the weights of the pair `E`, `D` for [`expand_depthwise_fused`] at `level`, if it
+/// takes the pair there (else packs nothing and returns `false`): for each vector of the
+/// expanded channels, from its first channel's place, the expansion's weights `[input
+/// channel][lane]` and the depthwise layer's `[tap][lane]`.
+pub(super) fn pack_expand_depthwise<E: ConvSpec, D: ConvSpec>(
+    level: Level,
+    (we, pe): (&[f32], &mut [f32]),
+    (wd, pd): (&[f32], &mut [f32]),
+) -> bool {
+    let Some(n) = lanes(level).filter(|&n| ExpandDepthwise::of::<E, D>(n).is_some()) else {
+        return false;
+    };
+    let (ci, mid, taps) = (E::IN_CHANNELS, E::OUT_CHANNELS, D::KERNEL.volume());
+    for c0 in (0..mid).step_by(n) {
+        for j in 0..n {
+            for c in 0..ci {
+                pe[c0 * ci + c * n + j] = we[(c0 + j) * ci + c];
+            }
+            for t in 0..taps {
+                pd[c0 * taps + t * n + j] = wd[(c0 + j) * taps + t];
+            }
+        }
+    }
+    true
+}
+
+/// How `x86::expand_depthwise` walks a 1×1 layer and the depthwise layer over its output: padded
+/// rows of `padded_w` points, bands of `band` output rows.
+pub(super) struct ExpandDepthwise {
+    padded_w: usize,
+    band: usize,
+}
+
+impl ExpandDepthwise {
+    /// The walk of the pair `E`, `D` at a level of `lanes` lanes, if the kernel takes it: `E`
+    /// a 1×1 layer of stride 1 without padding or groups over a plane, of at most 512 input
+    /// channels and a multiple of 16 output channels; `D` a depthwise layer (a channel
+    /// multiplier of one) over `E`'s output, a window of at most 5 × 5, stride 1 or 2,
+    /// dilation 1; both with activations the kernels apply in registers; and a band of at
+    /// least one output row whose padded rows fit the buffer. (The macro pairs the layers by
+    /// the same rules, `plan::expands` and `plan::is_depthwise_of`.)
+    pub(super) const fn of<E: ConvSpec, D: ConvSpec>(lanes: usize) -> Option<ExpandDepthwise> {
+        let one = Extent { d: 1, h: 1, w: 1 };
+        let zero = Extent { d: 0, h: 0, w: 0 };
+        let (mid, k, s, p) = (E::OUT_CHANNELS, D::KERNEL, D::STRIDE, D::PADDING);
+        let (i, o) = (D::INPUT, D::OUTPUT);
+        let takes = E::GROUPS == 1
+            && same(E::KERNEL, one)
+            && same(E::STRIDE, one)
+            && same(E::PADDING, zero)
+            && same(E::INPUT, E::OUTPUT)
+            && E::INPUT.d == 1
+            && E::IN_CHANNELS * 16 <= x86_sizes::EXPAND_WEIGHTS
+            && mid.is_multiple_of(16)
+            && D::IN_CHANNELS == mid
+            && D::OUT_CHANNELS == mid
+            && D::GROUPS == mid
+            && same(D::INPUT, E::OUTPUT)
+            && k.d == 1
+            && k.h <= 5
+            && k.w <= 5
+            && s.d == 1
+            && (s.h == 1 || s.h == 2)
+            && (s.w == 1 || s.w == 2)
+            && same(D::DILATION, one)
+            && p.d == 0
+            && p.h < k.h
+            && p.w < k.w
+            && in_registers(E::ACTIVATION)
+            && in_registers(D::ACTIVATION);
+        if !takes {
+            return None;
+        }
+        let right = (o.w - 1) * s.w + k.w;
+        let padded_w = if right > p.w + i.w { right } else { p.w + i.w };
+        let row = padded_w * lanes;
+        let rows = x86_sizes::EXPANDED_BAND / row;
+        if rows < k.h {
+            return None;
+        }
+        // Bands of at most the plane's rows, so that a small plane zeroes only its own.
+        let band = (rows - k.h) / s.h + 1;
+        Some(ExpandDepthwise {
+            padded_w,
+            band: if band < o.h { band } else { o.h },
+        })
+    }
+}
+
+/// Whether the SIMD kernels apply activation `a` in registers (the piecewise-linear ones).
+const fn in_registers(a: Activation) -> bool {
+    matches!(
+        a,
+        Activation::Identity | Activation::Relu | Activation::Relu6 | Activation::LeakyRelu(_)
+    )
+}
+
+/// Whether two extents are equal (`==` is not `const`).
+const fn same(a: Extent, b: Extent) -> bool {
+    a.d == b.d && a.h == b.h && a.w == b.w
+}
+
+/// The buffer sizes of the x86 kernels that the rules here depend on.
+mod x86_sizes {
+    /// Floats of `x86::expand_depthwise`'s band of expanded rows.
+    pub(super) const EXPANDED_BAND: usize = 1 << 14;
+    /// Floats of `x86::expand_depthwise`'s expansion weights of one vector of channels.
+    pub(super) const EXPAND_WEIGHTS: usize = 1 << 13;
+}
+
 /// Independent chains of fused multiply-adds in registers, as many as keep both FMA units
 /// busy: the machine's peak, against which the kernels' FLOP/s are read.
 pub const FMA_CHAINS: usize = 12;

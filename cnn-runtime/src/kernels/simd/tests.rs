@@ -406,6 +406,107 @@ fn simd_levels_equal_the_portable_code_on_awkward_sizes() {
     }
 }
 
+// Pairs of a 1×1 expansion and the depthwise layer over it (`ExpandDepthwise`): MobileNetV2's
+// stride-2 block with several bands of rows (a 40-point row takes 42 × 16 floats, so a band is
+// 24 rows), a stride-1 one of two vectors of channels on an odd plane, a 5×5 window of padding 2
+// on rows shorter than the expansion's tile, no padding, one input channel, a 3×3 plane.
+spec!(PairExpandS2: 8 => 48, groups 1, in [1, 50, 40], out [1, 50, 40], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu6);
+spec!(PairDepthwiseS2: 48 => 48, groups 48, in [1, 50, 40], out [1, 25, 20], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
+spec!(PairExpandOdd: 17 => 32, groups 1, in [1, 13, 11], out [1, 13, 11], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::LeakyRelu(0.1));
+spec!(PairDepthwiseOdd: 32 => 32, groups 32, in [1, 13, 11], out [1, 13, 11], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1]);
+spec!(PairExpandFive: 3 => 16, groups 1, in [1, 9, 5], out [1, 9, 5], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu);
+spec!(PairDepthwiseFive: 16 => 16, groups 16, in [1, 9, 5], out [1, 5, 3], kernel [1, 5, 5], stride [1, 2, 2], pad [0, 2, 2], dil [1, 1, 1], act Activation::Relu6);
+spec!(PairExpandValid: 1 => 16, groups 1, in [1, 7, 8], out [1, 7, 8], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
+spec!(PairDepthwiseValid: 16 => 16, groups 16, in [1, 7, 8], out [1, 5, 6], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu);
+spec!(PairExpandTiny: 80 => 480, groups 1, in [1, 3, 3], out [1, 3, 3], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu6);
+spec!(PairDepthwiseTiny: 480 => 480, groups 480, in [1, 3, 3], out [1, 3, 3], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
+
+/// `D(E(x))` at every level, its weights packed or not, equals the portable layers one after
+/// the other; returns the levels at which the kernel for the pair ran.
+fn compare_pair<E: ConvSpec, D: ConvSpec>() -> Vec<Level> {
+    use crate::kernels::conv_expand_depthwise_at;
+    let (ci, mid) = (E::IN_CHANNELS, E::OUT_CHANNELS);
+    let x = values(ci * E::INPUT.volume(), 31);
+    let (we, wd) = (values(mid * ci, 32), values(mid * D::KERNEL.volume(), 33));
+    let (be, bd) = (values(mid, 34), values(mid, 35));
+    let stats: Vec<Vec<f32>> = (36..42).map(|seed| values(mid, seed)).collect();
+    let ne = Norm {
+        mean: &stats[0],
+        scale: &stats[1],
+        shift: &stats[2],
+    };
+    let nd = Norm {
+        mean: &stats[3],
+        scale: &stats[4],
+        shift: &stats[5],
+    };
+    let mut mid_want = std::vec![0.0; mid * E::OUTPUT.volume()];
+    let mut want = std::vec![0.0; mid * D::OUTPUT.volume()];
+    conv_at::<E>(Level::Portable, &x, &we, None, Some(&be), Some(ne), &mut mid_want);
+    conv_at::<D>(Level::Portable, &mid_want, &wd, None, Some(&bd), Some(nd), &mut want);
+    let tolerance = 1e-5 * ((ci as f32).sqrt() / 8.0).max(1.0) * 4.0;
+    let (mut pe, mut pd) = (std::vec![f32::NAN; E::PACKED_LEN], std::vec![f32::NAN; D::PACKED_LEN]);
+    crate::kernels::conv_pack_expand_depthwise::<E, D>((&we, &mut pe), (&wd, &mut pd));
+    let mut ran = Vec::new();
+    for l in [Level::Portable, Level::Avx2, Level::Avx512] {
+        for packed in [false, true] {
+            let mut scratch = std::vec![f32::NAN; mid * E::OUTPUT.volume()];
+            let mut got = std::vec![f32::NAN; mid * D::OUTPUT.volume()];
+            let (pe, pd) = if packed {
+                (Some(&pe[..]), Some(&pd[..]))
+            } else {
+                (None, None)
+            };
+            conv_expand_depthwise_at::<E, D>(
+                l,
+                &x,
+                &mut scratch,
+                &mut got,
+                (&we, pe, Some(&be), Some(ne)),
+                (&wd, pd, Some(&bd), Some(nd)),
+            );
+            for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - e).abs() <= tolerance * e.abs().max(1.0),
+                    "{}, {l:?}, packed {packed}: value {i} is {g}, the layers apart give {e}",
+                    core::any::type_name::<E>()
+                );
+            }
+            // The kernel for the pair leaves the scratch as it was (it keeps the expanded
+            // tensor to itself); the layers apart write it.
+            if scratch.iter().all(|v| v.is_nan()) && !ran.contains(&l) {
+                ran.push(l);
+            }
+        }
+    }
+    ran
+}
+
+#[test]
+fn expansion_and_depthwise_pairs_equal_the_layers_apart() {
+    let runs = [
+        compare_pair::<PairExpandS2, PairDepthwiseS2>(),
+        compare_pair::<PairExpandOdd, PairDepthwiseOdd>(),
+        compare_pair::<PairExpandFive, PairDepthwiseFive>(),
+        compare_pair::<PairExpandValid, PairDepthwiseValid>(),
+        compare_pair::<PairExpandTiny, PairDepthwiseTiny>(),
+    ];
+    // The kernel for the pair ran with weights packed for it, at this processor's level only
+    // (the others fall back to the layers apart).
+    for (i, ran) in runs.iter().enumerate() {
+        let want: Vec<Level> = simd_levels().into_iter().filter(|&l| l == level()).collect();
+        assert_eq!(ran, &want, "pair {i}");
+    }
+    // Its bands: the 40-point rows of 16 lanes fit 24 padded rows of the buffer, so a band of
+    // the stride-2 pair is 11 output rows; a 3×3 plane is one band of its 3 rows.
+    let band = |l: Option<super::ExpandDepthwise>| l.map(|l| l.band);
+    assert_eq!(band(super::ExpandDepthwise::of::<PairExpandS2, PairDepthwiseS2>(16)), Some(11));
+    assert_eq!(band(super::ExpandDepthwise::of::<PairExpandTiny, PairDepthwiseTiny>(16)), Some(3));
+    // Not a pair: a strided expansion, 24 expanded channels, a dilated depthwise layer.
+    assert!(super::ExpandDepthwise::of::<Stride2Pointwise, PairDepthwiseS2>(16).is_none());
+    assert!(super::ExpandDepthwise::of::<PairExpandOdd, DepthwiseDilated>(16).is_none());
+}
+
 /// The SIMD levels the kernels may use here: those at or below [`level`].
 fn simd_levels() -> Vec<Level> {
     [Level::Avx2, Level::Avx512]

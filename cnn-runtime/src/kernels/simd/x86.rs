@@ -12,6 +12,7 @@ use crate::kernels::Epilogue;
 
 mod channels;
 mod depthwise;
+mod expand_depthwise;
 mod lanes;
 mod patches;
 mod winograd;
@@ -20,6 +21,7 @@ mod winograd_channels;
 #[cfg(test)]
 pub(super) use depthwise::{Flat, Interleaved};
 pub(super) use depthwise::{depthwise_avx2, depthwise_avx512};
+pub(super) use expand_depthwise::{expand_depthwise_avx2, expand_depthwise_avx512};
 pub(super) use lanes::{Lanes, Ymm, Zmm};
 pub(super) use patches::PATCH_ROWS;
 pub(super) use winograd::{winograd_avx2, winograd_avx512};

@@ -1,0 +1,248 @@
+//! A 1×1 convolution and the depthwise layer that alone reads it, in one pass with the
+//! channels in lanes (MobileNetV2's expansion and depthwise layers; see
+//! `super::super::ExpandDepthwise`).
+
+use super::depthwise::channel_vectors;
+use super::*;
+use crate::kernels::simd::ExpandDepthwise;
+use crate::kernels::simd::x86_sizes::EXPANDED_BAND;
+
+/// Points of the expansion's register tile along a row.
+const EXPAND_POINTS: usize = 8;
+
+/// Taps of the largest depthwise window the kernel takes (5 × 5).
+const TAPS: usize = 25;
+
+/// # Safety
+/// The processor has AVX-512F; the slices hold the shapes `e` and `d` describe (a pair that
+/// [`ExpandDepthwise::of`] takes), the weights packed for this level, the epilogues' slices
+/// their channels.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub(in super::super) unsafe fn expand_depthwise_avx512(
+    l: &ExpandDepthwise,
+    e: &Geometry,
+    d: &Geometry,
+    x: &[f32],
+    (we, ep_e): (&[f32], &Epilogue<'_>),
+    (wd, ep_d): (&[f32], &Epilogue<'_>),
+    y: &mut [f32],
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe { expand_depthwise::<Zmm>(l, e, d, x, (we, ep_e), (wd, ep_d), y) }
+}
+
+/// # Safety
+/// As for [`expand_depthwise_avx512`], with AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub(in super::super) unsafe fn expand_depthwise_avx2(
+    l: &ExpandDepthwise,
+    e: &Geometry,
+    d: &Geometry,
+    x: &[f32],
+    (we, ep_e): (&[f32], &Epilogue<'_>),
+    (wd, ep_d): (&[f32], &Epilogue<'_>),
+    y: &mut [f32],
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe { expand_depthwise::<Ymm>(l, e, d, x, (we, ep_e), (wd, ep_d), y) }
+}
+
+/// The expansion `m = act_e(scale_e (We x) + shift_e)` (a 1×1 layer of `ci → mid` channels) and
+/// the depthwise layer `y = act_d(scale_d dw(m) + shift_d)` over it, a vector of `N` expanded
+/// channels at a time, without the expanded tensor: for each band of output rows, the expanded
+/// rows it reads are computed with the channels in lanes (each input value broadcast, the
+/// vector's weights loaded per input channel) into a buffer of padded rows, `[row][column][N]`
+/// (padding zero, as the depthwise layer sees it); each tap of each output point is then one
+/// load and one multiply-add of whole vectors, and each block of `N` output points is
+/// transposed into the channels' planes. The rows two bands share are moved up, not computed
+/// again. Where the two layers ran apart, the expansion wrote its whole tensor (`mid` planes)
+/// and the depthwise layer read it back and transposed it into lanes. The weights come packed
+/// by vector of channels: the expansion's `[input channel][N]`, the depthwise layer's
+/// `[tap][N]` (`pack_expand_depthwise`).
+///
+/// # Safety
+/// The instruction set is enabled; as for [`expand_depthwise_avx512`].
+#[inline(always)]
+unsafe fn expand_depthwise<V: Lanes>(
+    l: &ExpandDepthwise,
+    e: &Geometry,
+    d: &Geometry,
+    x: &[f32],
+    (we, ep_e): (&[f32], &Epilogue<'_>),
+    (wd, ep_d): (&[f32], &Epilogue<'_>),
+    y: &mut [f32],
+) {
+    let (ci, mid) = (e.in_per_group, e.out_per_group);
+    let (k, s, p) = (d.kernel, d.stride, d.padding);
+    let (in_h, in_w, out_w, plane) = (d.in_h, d.in_w, d.out_w, d.out_plane);
+    let taps = k.h * k.w;
+    let (wp, band) = (l.padded_w, l.band);
+    let rows_per_band = (band - 1) * s.h + k.h;
+    assert!(mid.is_multiple_of(V::N) && taps <= TAPS && p.w + in_w <= wp);
+    assert!(rows_per_band * wp * V::N <= EXPANDED_BAND);
+    assert!(x.len() >= ci * in_h * in_w && y.len() >= mid * plane);
+    assert!(we.len() >= mid * ci && wd.len() >= mid * taps);
+    let mut buffer = Aligned([MaybeUninit::<f32>::uninit(); EXPANDED_BAND]);
+    let rows = zeroed(&mut buffer.0, rows_per_band * wp * V::N).as_mut_ptr();
+    // SAFETY (whole body): the buffer holds the band's rows (asserted above), written (or zero)
+    // before the taps read them; loads of `x` read channel `c < ci`'s points `< in_h in_w`;
+    // weights are read inside the vector's `ci N` and `taps N`; stores to `y` write points
+    // `< plane` of the vector's `N` planes.
+    unsafe {
+        for c0 in (0..mid).step_by(V::N) {
+            let wv = we.as_ptr().add(c0 * ci);
+            // Each tap's weights, a vector of the channels'.
+            let mut wt = [V::splat(0.0); TAPS];
+            for (t, w) in wt.iter_mut().enumerate().take(taps) {
+                *w = V::load(wd.as_ptr().add(c0 * taps + t * V::N), V::N);
+            }
+            let (scale_e, shift_e) = channel_vectors::<V>(ep_e, c0, V::N);
+            let (scale_d, shift_d) = channel_vectors::<V>(ep_d, c0, V::N);
+            // Padded rows `done.0..done.1` are in the buffer, from its first row.
+            let mut done = (0, 0);
+            let mut oh0 = 0;
+            while oh0 < d.rows_h {
+                let oh1 = (oh0 + band).min(d.rows_h);
+                let (r0, r1) = (oh0 * s.h, (oh1 - 1) * s.h + k.h);
+                // Rows the band before computed move up (rows only move up); rows of padding
+                // are zero; the rest are the input's rows `i0..i1`, expanded in one pass.
+                let (mut i0, mut i1) = (usize::MAX, 0);
+                for r in r0..r1 {
+                    let to = rows.add((r - r0) * wp * V::N);
+                    if r < done.1 && r >= done.0 {
+                        let from = rows.add((r - done.0) * wp * V::N);
+                        for i in (0..wp * V::N).step_by(V::N) {
+                            V::load(from.add(i), V::N).store(to.add(i), V::N);
+                        }
+                    } else if r < p.h || r >= p.h + in_h {
+                        for i in (0..wp * V::N).step_by(V::N) {
+                            V::splat(0.0).store(to.add(i), V::N);
+                        }
+                    } else {
+                        (i0, i1) = (i0.min(r - p.h), r - p.h + 1);
+                    }
+                }
+                if i0 < i1 {
+                    let first = rows.add(((i0 + p.h - r0) * wp + p.w) * V::N);
+                    expand_rows::<V>(
+                        x.as_ptr().add(i0 * in_w),
+                        (ci, in_h * in_w, (i1 - i0) * in_w),
+                        (in_w, wp),
+                        wv,
+                        (scale_e, shift_e, ep_e.act),
+                        first,
+                    );
+                }
+                done = (r0, r1);
+                // The band's output points, flattened, `N` at a time.
+                let (q0, q1) = (oh0 * out_w, oh1 * out_w);
+                let mut q = q0;
+                while q < q1 {
+                    let n = (q1 - q).min(V::N);
+                    let mut out = [V::splat(0.0); 16];
+                    // Where each point's window starts in the band (the last point's for the
+                    // lanes past `n`), the row and column counted along, not divided out.
+                    let mut starts = [0usize; 16];
+                    let (mut oh, mut ow) = (q / out_w, q % out_w);
+                    for (i, start) in starts.iter_mut().enumerate().take(V::N) {
+                        *start = ((oh * s.h - r0) * wp + ow * s.w) * V::N;
+                        if i + 1 < n {
+                            ow += 1;
+                            if ow == out_w {
+                                (oh, ow) = (oh + 1, 0);
+                            }
+                        }
+                    }
+                    let mut j = 0;
+                    while j < n {
+                        // Four points at a time (four chains of multiply-adds), the last
+                        // repeated where fewer are left.
+                        let mut base = [rows.cast_const(); 4];
+                        for (i, b) in base.iter_mut().enumerate() {
+                            *b = rows.add(starts[j + i]);
+                        }
+                        let mut acc = [V::splat(0.0); 4];
+                        for kh in 0..k.h {
+                            for kw in 0..k.w {
+                                let at = (kh * wp + kw) * V::N;
+                                let w = wt[kh * k.w + kw];
+                                for (a, b) in acc.iter_mut().zip(&base) {
+                                    *a = V::load(b.add(at), V::N).fma(w, *a);
+                                }
+                            }
+                        }
+                        for (i, a) in acc.iter().enumerate() {
+                            if j + i < n {
+                                out[j + i] = a.fma(scale_d, shift_d).activate(ep_d.act);
+                            }
+                        }
+                        j += 4;
+                    }
+                    // Vector `i` holds point `q + i`'s channels; transposed, vector `c`
+                    // holds channel `c0 + c`'s points.
+                    V::transpose(&mut out);
+                    for (c, v) in out.iter().enumerate().take(V::N) {
+                        v.store(y.as_mut_ptr().add((c0 + c) * plane + q), n);
+                    }
+                    q += n;
+                }
+                oh0 = oh1;
+            }
+        }
+    }
+}
+
+/// The expansion for a vector of channels over `count` consecutive points of the input
+/// (whole rows of `w` points; channels `apart` floats apart): each point's `act(scale (sum
+/// over c of wv[c] x[c]) + shift)`, stored as a vector at its place in the band's padded rows
+/// (`wp` points a row) from `to`, the first row's first point.
+///
+/// # Safety
+/// The instruction set is enabled; `x` has `ci` channels' `count` points, `wv` `ci` vectors of
+/// weights, `to` room for the rows' vectors.
+#[inline(always)]
+unsafe fn expand_rows<V: Lanes>(
+    x: *const f32,
+    (ci, apart, count): (usize, usize, usize),
+    (w, wp): (usize, usize),
+    wv: *const f32,
+    (scale, shift, act): (V, V, Activation),
+    to: *mut f32,
+) {
+    let mut j = 0;
+    while j < count {
+        let n = (count - j).min(EXPAND_POINTS);
+        // SAFETY: forwarded from the caller; the broadcasts read points `j + min(i, n - 1) <
+        // count` of each channel, the stores the `n` points' vectors.
+        unsafe {
+            let mut at = [0usize; EXPAND_POINTS];
+            for (i, a) in at.iter_mut().enumerate() {
+                *a = j + i.min(n - 1);
+            }
+            let mut acc = [V::splat(0.0); EXPAND_POINTS];
+            let (mut xp, mut wq) = (x, wv);
+            for _ in 0..ci {
+                let wc = V::load(wq, V::N);
+                for (a, &i) in acc.iter_mut().zip(&at) {
+                    *a = V::splat(*xp.add(i)).fma(wc, *a);
+                }
+                xp = xp.add(apart);
+                wq = wq.add(V::N);
+            }
+            // Point `f` of the run is column `f % w` of its row, a padded row `wp` long.
+            let (mut row, mut col) = (j / w, j % w);
+            for a in acc.iter().take(n) {
+                a.fma(scale, shift)
+                    .activate(act)
+                    .store(to.add((row * wp + col) * V::N), V::N);
+                col += 1;
+                if col == w {
+                    (row, col) = (row + 1, 0);
+                }
+            }
+        }
+        j += n;
+    }
+}
