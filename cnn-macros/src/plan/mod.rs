@@ -63,7 +63,8 @@ pub enum StepKind {
     /// A 1×1 convolution whose output only a depthwise convolution reads, then that depthwise
     /// convolution, each with what follows it fused in (MobileNetV2's expansion and depthwise
     /// layers): one step, which the runtime runs in one pass where its kernel takes the pair,
-    /// else layer by layer through the step's scratch tensor.
+    /// else a channel at a time through the step's scratch, one plane: the expanded tensor,
+    /// six times the block's input in MobileNetV2, never takes the arena.
     ExpandDepthwise {
         expand: Fused,
         depthwise: Fused,
@@ -200,7 +201,8 @@ pub struct Draft {
     pub inputs: Vec<Value>,
     pub out_len: u64,
     /// Values of a tensor the step may write and read while it runs, apart from its inputs and
-    /// output (0 for none): an [`StepKind::ExpandDepthwise`] step's expanded tensor.
+    /// output (0 for none): an [`StepKind::ExpandDepthwise`] step's plane of its expanded
+    /// tensor.
     pub scratch: u64,
 }
 
@@ -390,9 +392,9 @@ fn fuse(nodes: &[Node], result: Src) -> (Vec<Draft>, Value) {
                     .map(fused)
                     .filter(|d| in_registers(d.act));
                 if let Some(d) = depthwise {
-                    // The expanded tensor is the step's scratch, for where the runtime runs
-                    // the two layers one after the other.
-                    scratch = nodes[f.last].output.iter().product();
+                    // One plane of the expanded tensor is the step's scratch, for where the
+                    // runtime runs the two layers apart, a channel at a time.
+                    scratch = nodes[f.last].output[1..].iter().product();
                     last = d.last;
                     StepKind::ExpandDepthwise {
                         expand: f,

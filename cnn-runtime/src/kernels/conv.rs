@@ -184,13 +184,14 @@ pub type ConvWeights<'a> = (
 
 /// A 1×1 convolution `E` and the depthwise layer `D` that alone reads its output (MobileNetV2's
 /// expansion and depthwise layers): `output = D(E(input))`, each with its bias, batch norm and
-/// activation. Where the SIMD kernel takes the pair, it runs them in one pass with the expanded
-/// tensor in a small buffer, a vector of channels at a time; otherwise `mid` receives `E`'s
-/// output and [`conv`] runs each layer.
+/// activation. The expanded tensor never exists whole: where the SIMD kernel takes the pair, it
+/// runs both layers in one pass a vector of channels at a time, the expanded rows in a small
+/// buffer; otherwise each expanded channel in turn is computed into `mid`, one plane, and the
+/// depthwise layer's channel from it (a depthwise channel reads one expanded channel alone).
 ///
 /// # Shapes
-/// `input`: `[E::IN_CHANNELS, E::INPUT]`; `mid`: `[E::OUT_CHANNELS, E::OUTPUT]`, which is
-/// `D`'s input; `output`: `[D::OUT_CHANNELS, D::OUTPUT]`; the weights as for [`conv`].
+/// `input`: `[E::IN_CHANNELS, E::INPUT]`; `mid`: `[E::OUTPUT]`, one plane of `D`'s input;
+/// `output`: `[D::OUT_CHANNELS, D::OUTPUT]`; the weights as for [`conv`].
 ///
 /// # Panics
 /// If a slice is shorter than its shape says, or `E`'s output is not `D`'s input.
@@ -237,12 +238,14 @@ pub fn conv_expand_depthwise_at<E: ConvSpec, D: ConvSpec>(
     (we, packed_e, bias_e, norm_e): ConvWeights<'_>,
     (wd, packed_d, bias_d, norm_d): ConvWeights<'_>,
 ) {
-    let mid_len = E::OUT_CHANNELS * E::OUTPUT.volume();
+    let plane = E::OUTPUT.volume();
     assert!(
         E::OUT_CHANNELS == D::IN_CHANNELS
+            && D::GROUPS == D::IN_CHANNELS
+            && D::OUT_CHANNELS == D::IN_CHANNELS
             && E::OUTPUT == D::INPUT
             && input.len() >= E::IN_CHANNELS * E::INPUT.volume()
-            && mid.len() >= mid_len
+            && mid.len() >= plane
             && output.len() >= D::OUT_CHANNELS * D::OUTPUT.volume()
             && we.len() >= E::OUT_CHANNELS * E::IN_CHANNELS / E::GROUPS * E::KERNEL.volume()
             && wd.len() >= D::OUT_CHANNELS * D::IN_CHANNELS / D::GROUPS * D::KERNEL.volume()
@@ -279,9 +282,39 @@ pub fn conv_expand_depthwise_at<E: ConvSpec, D: ConvSpec>(
     {
         return;
     }
-    let mid = &mut mid[..mid_len];
-    conv_at::<E>(level, input, we, packed_e, bias_e, norm_e, mid);
-    conv_at::<D>(level, mid, wd, packed_d, bias_d, norm_d, output);
+    let (ci, taps, out_plane) = (E::IN_CHANNELS, D::KERNEL.volume(), D::OUTPUT.volume());
+    let mid = &mut mid[..plane];
+    fn one<'a>(n: Option<Norm<'a>>, c: usize) -> Option<Norm<'a>> {
+        n.map(|n| Norm {
+            mean: &n.mean[c..c + 1],
+            scale: &n.scale[c..c + 1],
+            shift: &n.shift[c..c + 1],
+        })
+    }
+    for (c, y) in output.chunks_exact_mut(out_plane).enumerate() {
+        let (be, bd) = (bias_e.map(|b| &b[c..c + 1]), bias_d.map(|b| &b[c..c + 1]));
+        let we = &we[c * ci..(c + 1) * ci];
+        conv_at::<OneChannel<E>>(level, input, we, None, be, one(norm_e, c), mid);
+        let wd = &wd[c * taps..(c + 1) * taps];
+        conv_at::<OneChannel<D>>(level, mid, wd, None, bd, one(norm_d, c), y);
+    }
+}
+
+/// One output channel of the layer `S`, reading all of `S`'s input channels where `S` has no
+/// groups, or the one its group has where `S` is depthwise (one input channel a group).
+struct OneChannel<S>(core::marker::PhantomData<S>);
+
+impl<S: ConvSpec> ConvSpec for OneChannel<S> {
+    const IN_CHANNELS: usize = S::IN_CHANNELS / S::GROUPS;
+    const OUT_CHANNELS: usize = 1;
+    const GROUPS: usize = 1;
+    const INPUT: Extent = S::INPUT;
+    const OUTPUT: Extent = S::OUTPUT;
+    const KERNEL: Extent = S::KERNEL;
+    const STRIDE: Extent = S::STRIDE;
+    const PADDING: Extent = S::PADDING;
+    const DILATION: Extent = S::DILATION;
+    const ACTIVATION: Activation = S::ACTIVATION;
 }
 
 /// The portable accumulation: `output += conv(input, weight)`, weight-stationary over rows so

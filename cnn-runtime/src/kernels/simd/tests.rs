@@ -421,8 +421,9 @@ spec!(PairDepthwiseValid: 16 => 16, groups 16, in [1, 7, 8], out [1, 5, 6], kern
 spec!(PairExpandTiny: 80 => 480, groups 1, in [1, 3, 3], out [1, 3, 3], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu6);
 spec!(PairDepthwiseTiny: 480 => 480, groups 480, in [1, 3, 3], out [1, 3, 3], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
 
-/// `D(E(x))` at every level, its weights packed or not, equals the portable layers one after
-/// the other; returns the levels at which the kernel for the pair ran.
+/// `D(E(x))` at every level, its weights packed or not, through a scratch of one plane, equals
+/// the portable layers one after the other; returns the levels at which the kernel for the
+/// pair ran.
 fn compare_pair<E: ConvSpec, D: ConvSpec>() -> Vec<Level> {
     use crate::kernels::conv_expand_depthwise_at;
     let (ci, mid) = (E::IN_CHANNELS, E::OUT_CHANNELS);
@@ -442,15 +443,34 @@ fn compare_pair<E: ConvSpec, D: ConvSpec>() -> Vec<Level> {
     };
     let mut mid_want = std::vec![0.0; mid * E::OUTPUT.volume()];
     let mut want = std::vec![0.0; mid * D::OUTPUT.volume()];
-    conv_at::<E>(Level::Portable, &x, &we, None, Some(&be), Some(ne), &mut mid_want);
-    conv_at::<D>(Level::Portable, &mid_want, &wd, None, Some(&bd), Some(nd), &mut want);
+    conv_at::<E>(
+        Level::Portable,
+        &x,
+        &we,
+        None,
+        Some(&be),
+        Some(ne),
+        &mut mid_want,
+    );
+    conv_at::<D>(
+        Level::Portable,
+        &mid_want,
+        &wd,
+        None,
+        Some(&bd),
+        Some(nd),
+        &mut want,
+    );
     let tolerance = 1e-5 * ((ci as f32).sqrt() / 8.0).max(1.0) * 4.0;
-    let (mut pe, mut pd) = (std::vec![f32::NAN; E::PACKED_LEN], std::vec![f32::NAN; D::PACKED_LEN]);
+    let (mut pe, mut pd) = (
+        std::vec![f32::NAN; E::PACKED_LEN],
+        std::vec![f32::NAN; D::PACKED_LEN],
+    );
     crate::kernels::conv_pack_expand_depthwise::<E, D>((&we, &mut pe), (&wd, &mut pd));
     let mut ran = Vec::new();
     for l in [Level::Portable, Level::Avx2, Level::Avx512] {
         for packed in [false, true] {
-            let mut scratch = std::vec![f32::NAN; mid * E::OUTPUT.volume()];
+            let mut scratch = std::vec![f32::NAN; E::OUTPUT.volume()];
             let mut got = std::vec![f32::NAN; mid * D::OUTPUT.volume()];
             let (pe, pd) = if packed {
                 (Some(&pe[..]), Some(&pd[..]))
@@ -473,7 +493,7 @@ fn compare_pair<E: ConvSpec, D: ConvSpec>() -> Vec<Level> {
                 );
             }
             // The kernel for the pair leaves the scratch as it was (it keeps the expanded
-            // tensor to itself); the layers apart write it.
+            // rows to itself); the layers apart, a channel at a time, write it.
             if scratch.iter().all(|v| v.is_nan()) && !ran.contains(&l) {
                 ran.push(l);
             }
@@ -494,14 +514,28 @@ fn expansion_and_depthwise_pairs_equal_the_layers_apart() {
     // The kernel for the pair ran with weights packed for it, at this processor's level only
     // (the others fall back to the layers apart).
     for (i, ran) in runs.iter().enumerate() {
-        let want: Vec<Level> = simd_levels().into_iter().filter(|&l| l == level()).collect();
+        let want: Vec<Level> = simd_levels()
+            .into_iter()
+            .filter(|&l| l == level())
+            .collect();
         assert_eq!(ran, &want, "pair {i}");
     }
     // Its bands: the 40-point rows of 16 lanes fit 24 padded rows of the buffer, so a band of
     // the stride-2 pair is 11 output rows; a 3×3 plane is one band of its 3 rows.
     let band = |l: Option<super::ExpandDepthwise>| l.map(|l| l.band);
-    assert_eq!(band(super::ExpandDepthwise::of::<PairExpandS2, PairDepthwiseS2>(16)), Some(11));
-    assert_eq!(band(super::ExpandDepthwise::of::<PairExpandTiny, PairDepthwiseTiny>(16)), Some(3));
+    assert_eq!(
+        band(super::ExpandDepthwise::of::<PairExpandS2, PairDepthwiseS2>(
+            16
+        )),
+        Some(11)
+    );
+    assert_eq!(
+        band(super::ExpandDepthwise::of::<
+            PairExpandTiny,
+            PairDepthwiseTiny,
+        >(16)),
+        Some(3)
+    );
     // Not a pair: a strided expansion, 24 expanded channels, a dilated depthwise layer.
     assert!(super::ExpandDepthwise::of::<Stride2Pointwise, PairDepthwiseS2>(16).is_none());
     assert!(super::ExpandDepthwise::of::<PairExpandOdd, DepthwiseDilated>(16).is_none());
