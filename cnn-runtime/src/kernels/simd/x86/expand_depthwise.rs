@@ -163,16 +163,12 @@ unsafe fn expand_depthwise<V: Lanes>(
                         for (i, b) in base.iter_mut().enumerate() {
                             *b = rows.add(starts[j + i]);
                         }
-                        let mut acc = [V::splat(0.0); 4];
-                        for kh in 0..k.h {
-                            for kw in 0..k.w {
-                                let at = (kh * wp + kw) * V::N;
-                                let w = wt[kh * k.w + kw];
-                                for (a, b) in acc.iter_mut().zip(&base) {
-                                    *a = V::load(b.add(at), V::N).fma(w, *a);
-                                }
-                            }
-                        }
+                        // The 3×3 window of MobileNets unrolled, its weights in registers.
+                        let acc = if (k.h, k.w) == (3, 3) {
+                            window::<V, 3>(&base, &wt, wp, (3, 3))
+                        } else {
+                            window::<V, 0>(&base, &wt, wp, (k.h, k.w))
+                        };
                         for (i, a) in acc.iter().enumerate() {
                             if j + i < n {
                                 out[j + i] = a.fma(scale_d, shift_d).activate(ep_d.act);
@@ -191,6 +187,37 @@ unsafe fn expand_depthwise<V: Lanes>(
                 oh0 = oh1;
             }
         }
+    }
+}
+
+/// The sums of the window of four points, each a vector of channels, whose windows start at
+/// `base` in the band's padded rows (`wp` points a row): each tap one load and one multiply-add
+/// by the tap's weights `wt`. `K` is the window's size on both axes where it is constant (3:
+/// unrolled, the weights kept in registers), 0 for `(kh, kw)`.
+///
+/// # Safety
+/// The instruction set is enabled; the windows are inside the band.
+#[inline(always)]
+unsafe fn window<V: Lanes, const K: usize>(
+    base: &[*const f32; 4],
+    wt: &[V; TAPS],
+    wp: usize,
+    (kh, kw): (usize, usize),
+) -> [V; 4] {
+    let (kh, kw) = if K == 0 { (kh, kw) } else { (K, K) };
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        let mut acc = [V::splat(0.0); 4];
+        for r in 0..kh {
+            for c in 0..kw {
+                let at = (r * wp + c) * V::N;
+                let w = wt[r * kw + c];
+                for (a, b) in acc.iter_mut().zip(base) {
+                    *a = V::load(b.add(at), V::N).fma(w, *a);
+                }
+            }
+        }
+        acc
     }
 }
 
