@@ -160,6 +160,20 @@ fn steps_name_what_each_runs() {
     // The stem; two convolutions and an add per block; two projections; the pool and the
     // classifier (`Flatten` is a view, no step).
     assert_eq!(ResNet20::STEPS.len(), 1 + 9 * 3 + 2 + 2);
+    // MobileNetV2's expansion and depthwise layers run as one step, the projection as another.
+    assert_eq!(
+        &MobileNetV2Half::STEPS[3..5],
+        [
+            "features.2.conv.0.0 Conv2d+BatchNorm2d+ReLU6+Conv2d+BatchNorm2d+ReLU6 [48, 24, 24]",
+            "features.2.conv.2 Conv2d+BatchNorm2d [16, 24, 24]",
+        ]
+    );
+    // The stem; the first block's depthwise layer and projection; two steps per block after it
+    // and an add per block with a residual; the last convolution, the pool, the classifier.
+    assert_eq!(MobileNetV2Half::STEPS.len(), 1 + 2 + 16 * 2 + 10 + 3);
+    // Its arena holds no expanded tensor: the busiest step is the stem's output and the first
+    // block's depthwise layer's (16 × 48 × 48 each), not an expansion (48 × 48 × 48).
+    assert_eq!(MobileNetV2Half::PEAK_LIVE_BYTES, 4 * 2 * 16 * 48 * 48);
 }
 
 /// With the `profile` feature, every step of every forward pass counts one run and its time.

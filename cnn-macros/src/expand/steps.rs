@@ -7,7 +7,7 @@ use quote::{format_ident, quote};
 use super::{activation, spec_ident, usize_lit};
 use crate::check::{Node, Resolved, Src};
 use crate::ir::Act;
-use crate::plan::{Buf, Plan, Schedule, Step, StepKind};
+use crate::plan::{Buf, Fused, Plan, Schedule, Step, StepKind};
 
 /// `__cnn::Extent { d, h, w }` from the spatial sizes of a 1-d, 2-d or 3-d layer; missing
 /// leading axes get `fill`.
@@ -162,6 +162,34 @@ fn src_len(nodes: &[Node], node: usize, k: usize) -> u64 {
         Src::Input => nodes[node].input.iter().product(),
         Src::Node(p) => nodes[p].output.iter().product(),
     }
+}
+
+/// Convolution node `node` with batch norm `bn` and activation `act` fused: its `ConvSpec`
+/// item `spec`, and the expressions of its weights, bias and batch norm in the weight buffer.
+fn conv_parts(
+    nodes: &[Node],
+    plan: &Plan,
+    spec: &proc_macro2::Ident,
+    node: usize,
+    bn: Option<usize>,
+    act: Option<Act>,
+) -> [TokenStream; 4] {
+    let n = &nodes[node];
+    let Resolved::Conv {
+        out_channels,
+        bias: has_bias,
+        ..
+    } = &n.op
+    else {
+        unreachable!("a convolution step's node is a convolution")
+    };
+    let len: u64 = n.tensors[0].1.iter().product();
+    [
+        conv_spec(spec, n, act),
+        slice(plan.tensor(nodes, node, "weight").unwrap_or(0), len),
+        bias(nodes, plan, node, *has_bias, *out_channels),
+        norm(nodes, plan, bn),
+    ]
 }
 
 /// The `ConvSpec` item `spec` for convolution node `n`, with `act` fused.
@@ -338,18 +366,8 @@ pub fn steps(nodes: &[Node], plan: &Plan, schedule: &Schedule) -> Steps {
                 norm: bn,
                 act,
             } => {
-                let n = &nodes[*node];
-                let Resolved::Conv {
-                    out_channels,
-                    bias: has_bias,
-                    ..
-                } = &n.op
-                else {
-                    unreachable!()
-                };
-                specs.push(conv_spec(&spec, n, *act));
-                let len: u64 = n.tensors[0].1.iter().product();
-                let weight = slice(plan.tensor(nodes, *node, "weight").unwrap_or(0), len);
+                let [item, weight, b, nm] = conv_parts(nodes, plan, &spec, *node, *bn, *act);
+                specs.push(item);
                 let at = format_ident!("__PACKED_AT{}", i);
                 let packed_here = quote!(<#spec as __cnn::ConvSpec>::PACKED_LEN);
                 specs.push(quote!(const #at: usize = #packed_len;));
@@ -358,8 +376,6 @@ pub fn steps(nodes: &[Node], plan: &Plan, schedule: &Schedule) -> Steps {
                 ));
                 let packed = quote!(self.packed.get(#at, #packed_here));
                 packed_len = quote!(#at + #packed_here);
-                let b = bias(nodes, plan, *node, *has_bias, *out_channels);
-                let nm = norm(nodes, plan, *bn);
                 if schedule.layer_major[i] {
                     calls.push(over_group(i, step, |group, places| {
                         quote!(__cnn::conv_group::<#spec, Self>(
@@ -372,25 +388,10 @@ pub fn steps(nodes: &[Node], plan: &Plan, schedule: &Schedule) -> Steps {
             }
             StepKind::ExpandDepthwise { expand, depthwise } => {
                 let spec_d = format_ident!("{}Depthwise", spec);
-                let mut parts = Vec::new();
-                for (part, spec) in [(expand, &spec), (depthwise, &spec_d)] {
-                    let n = &nodes[part.node];
-                    let Resolved::Conv {
-                        out_channels,
-                        bias: has_bias,
-                        ..
-                    } = &n.op
-                    else {
-                        unreachable!()
-                    };
-                    specs.push(conv_spec(spec, n, part.act));
-                    let len: u64 = n.tensors[0].1.iter().product();
-                    let weight = slice(plan.tensor(nodes, part.node, "weight").unwrap_or(0), len);
-                    let b = bias(nodes, plan, part.node, *has_bias, *out_channels);
-                    let nm = norm(nodes, plan, part.norm);
-                    parts.push((weight, b, nm));
-                }
-                let [(we, be, ne), (wd, bd, nd)] = [parts.remove(0), parts.remove(0)];
+                let part = |spec, f: &Fused| conv_parts(nodes, plan, spec, f.node, f.norm, f.act);
+                let [item_e, we, be, ne] = part(&spec, expand);
+                let [item_d, wd, bd, nd] = part(&spec_d, depthwise);
+                specs.extend([item_e, item_d]);
                 // The two layers' packed weights one after the other, packed together (the
                 // runtime lays them out for its kernel of the pair where it takes them).
                 let at = format_ident!("__PACKED_AT{}", i);
