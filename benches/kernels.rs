@@ -153,6 +153,31 @@ cnn! {
     pub struct MobileStem { input: [3, 96, 96], conv: Conv2d(16, 3, stride = 2, padding = 1) }
 }
 cnn! {
+    /// MobileNetV2 (width 0.5, 96×96): its stem and first depthwise layer, one step.
+    pub struct MobileStemDepthwise {
+        input: [3, 96, 96],
+        stem: Conv2d(16, 3, stride = 2, padding = 1), ReLU6,
+        dw: Conv2d(16, 3, padding = 1, groups = 16), ReLU6,
+    }
+}
+cnn! {
+    /// MobileNetV2 (width 0.5, 96×96), stage 2: expansion and depthwise layer on 24×24, one step.
+    pub struct ExpandDepthwise24 {
+        input: [16, 24, 24],
+        expand: Conv2d(96, 1), ReLU6,
+        dw: Conv2d(96, 3, padding = 1, groups = 96), ReLU6,
+    }
+}
+cnn! {
+    /// MobileNetV2 (width 0.5, 96×96), stage 1: expansion and depthwise layer of stride 2 from
+    /// 48×48, one step.
+    pub struct ExpandDepthwise48 {
+        input: [8, 48, 48],
+        expand: Conv2d(48, 1), ReLU6,
+        dw: Conv2d(48, 3, stride = 2, padding = 1, groups = 48), ReLU6,
+    }
+}
+cnn! {
     /// MobileNetV2 (width 0.5, 96×96), stage 2: expansion on a 24×24 plane.
     pub struct Expand24 { input: [16, 24, 24], conv: Conv2d(96, 1) }
 }
@@ -296,6 +321,24 @@ fn kernels(c: &mut Criterion) {
         flops::<Depthwise6Stride2>(),
     );
     layer::<MobileStem>(c, "mobilenet", "stem_c3_16_96x96_s2", flops::<MobileStem>());
+    layer::<MobileStemDepthwise>(
+        c,
+        "mobilenet",
+        "stem_dw_c3_16_96x96_s2",
+        flops::<MobileStemDepthwise>(),
+    );
+    layer::<ExpandDepthwise24>(
+        c,
+        "mobilenet",
+        "expand_dw_c16_96_24x24",
+        flops::<ExpandDepthwise24>(),
+    );
+    layer::<ExpandDepthwise48>(
+        c,
+        "mobilenet",
+        "expand_dw_c8_48_48x48_s2",
+        flops::<ExpandDepthwise48>(),
+    );
     layer::<Expand24>(c, "mobilenet", "1x1_c16_96_24x24", flops::<Expand24>());
     layer::<Project24>(c, "mobilenet", "1x1_c96_16_24x24", flops::<Project24>());
     layer::<Expand6>(c, "mobilenet", "1x1_c48_288_6x6", flops::<Expand6>());

@@ -160,20 +160,27 @@ fn steps_name_what_each_runs() {
     // The stem; two convolutions and an add per block; two projections; the pool and the
     // classifier (`Flatten` is a view, no step).
     assert_eq!(ResNet20::STEPS.len(), 1 + 9 * 3 + 2 + 2);
-    // MobileNetV2's expansion and depthwise layers run as one step, the projection as another.
+    // MobileNetV2's expansion and depthwise layers run as one step, the projection as another;
+    // so do its stem and the first block's depthwise layer.
     assert_eq!(
-        &MobileNetV2Half::STEPS[3..5],
+        &MobileNetV2Half::STEPS[..4],
         [
+            "features.0.0 Conv2d+BatchNorm2d+ReLU6+Conv2d+BatchNorm2d+ReLU6 [16, 48, 48]",
+            "features.1.conv.1 Conv2d+BatchNorm2d [8, 48, 48]",
             "features.2.conv.0.0 Conv2d+BatchNorm2d+ReLU6+Conv2d+BatchNorm2d+ReLU6 [48, 24, 24]",
             "features.2.conv.2 Conv2d+BatchNorm2d [16, 24, 24]",
         ]
     );
-    // The stem; the first block's depthwise layer and projection; two steps per block after it
-    // and an add per block with a residual; the last convolution, the pool, the classifier.
-    assert_eq!(MobileNetV2Half::STEPS.len(), 1 + 2 + 16 * 2 + 10 + 3);
-    // Its arena holds no expanded tensor: the busiest step is the stem's output and the first
-    // block's depthwise layer's (16 × 48 × 48 each), not an expansion (48 × 48 × 48).
-    assert_eq!(MobileNetV2Half::PEAK_LIVE_BYTES, 4 * 2 * 16 * 48 * 48);
+    // The stem with the first depthwise layer; two steps per block, and an add per block with a
+    // residual; the last convolution, the pool, the classifier.
+    assert_eq!(MobileNetV2Half::STEPS.len(), 1 + 17 * 2 - 1 + 10 + 3);
+    // Its arena holds no expanded tensor: the busiest step is a projection's on 24×24, the
+    // depthwise output it reads (96 channels), its output and the block's input for the
+    // residual (16 each), not an expansion and its depthwise output (96 + 96).
+    assert_eq!(
+        MobileNetV2Half::PEAK_LIVE_BYTES,
+        4 * (96 + 16 + 16) * 24 * 24
+    );
 }
 
 /// With the `profile` feature, every step of every forward pass counts one run and its time.

@@ -468,9 +468,11 @@ fn fuse(nodes: &[Node], result: Src) -> (Vec<Draft>, Value) {
     (drafts, final_value)
 }
 
-/// Whether a convolution can be the first of an [`StepKind::ExpandDepthwise`] step: a 1×1 layer
-/// of stride 1 without padding or groups over a plane, of at most 512 input channels and a
-/// multiple of 16 output channels (what the runtime's kernel for the pair takes).
+/// Whether a convolution can be the first of an [`StepKind::ExpandDepthwise`] step: a layer
+/// without groups over a plane, of a multiple of 16 output channels, either 1×1 of stride 1
+/// without padding and at most 512 input channels, or of at most 256 input values per output
+/// (a first layer: MobileNetV2's stem), stride 1 or 2 and dilation 1 (what the runtime's
+/// kernel for the pair takes).
 fn expands(op: &Resolved) -> bool {
     let Resolved::Conv {
         in_channels,
@@ -488,14 +490,14 @@ fn expands(op: &Resolved) -> bool {
     };
     let ones = |v: &[u64]| v.iter().all(|&x| x == 1);
     let zeros = |v: &[u64]| v.iter().all(|&x| x == 0);
+    let pointwise = ones(kernel) && ones(stride) && zeros(padding) && zeros(padding_end);
+    let first = in_channels * kernel.iter().product::<u64>() <= 256
+        && kernel.iter().all(|&k| k <= 16)
+        && stride.iter().all(|&s| s <= 2);
     kernel.len() == 2
-        && ones(kernel)
-        && ones(stride)
         && ones(dilation)
-        && zeros(padding)
-        && zeros(padding_end)
         && *groups == 1
-        && *in_channels <= 512
+        && ((pointwise && *in_channels <= 512) || first)
         && out_channels % 16 == 0
 }
 

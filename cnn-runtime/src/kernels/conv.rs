@@ -182,9 +182,9 @@ pub type ConvWeights<'a> = (
     Option<Norm<'a>>,
 );
 
-/// A 1×1 convolution `E` and the depthwise layer `D` that alone reads its output (MobileNetV2's
-/// expansion and depthwise layers): `output = D(E(input))`, each with its bias, batch norm and
-/// activation. The expanded tensor never exists whole: where the SIMD kernel takes the pair, it
+/// A convolution `E` without groups and the depthwise layer `D` that alone reads its output
+/// (MobileNetV2's 1×1 expansions and depthwise layers, and its stem and first depthwise
+/// layer): `output = D(E(input))`, each with its bias, batch norm and activation. The expanded tensor never exists whole: where the SIMD kernel takes the pair, it
 /// runs both layers in one pass a vector of channels at a time, the expanded rows in a small
 /// buffer; otherwise each expanded channel in turn is computed into `mid`, one plane, and the
 /// depthwise layer's channel from it (a depthwise channel reads one expanded channel alone).
@@ -194,7 +194,8 @@ pub type ConvWeights<'a> = (
 /// `output`: `[D::OUT_CHANNELS, D::OUTPUT]`; the weights as for [`conv`].
 ///
 /// # Panics
-/// If a slice is shorter than its shape says, or `E`'s output is not `D`'s input.
+/// If a slice is shorter than its shape says, `E` has groups, `D` is not depthwise (a channel
+/// multiplier of one), or `E`'s output is not `D`'s input.
 #[inline(never)]
 pub fn conv_expand_depthwise<E: ConvSpec, D: ConvSpec>(
     input: &[f32],
@@ -240,7 +241,8 @@ pub fn conv_expand_depthwise_at<E: ConvSpec, D: ConvSpec>(
 ) {
     let plane = E::OUTPUT.volume();
     assert!(
-        E::OUT_CHANNELS == D::IN_CHANNELS
+        E::GROUPS == 1
+            && E::OUT_CHANNELS == D::IN_CHANNELS
             && D::GROUPS == D::IN_CHANNELS
             && D::OUT_CHANNELS == D::IN_CHANNELS
             && E::OUTPUT == D::INPUT
@@ -282,7 +284,9 @@ pub fn conv_expand_depthwise_at<E: ConvSpec, D: ConvSpec>(
     {
         return;
     }
-    let (ci, taps, out_plane) = (E::IN_CHANNELS, D::KERNEL.volume(), D::OUTPUT.volume());
+    // Each expanded channel's weights (all input channels × taps), each depthwise channel's.
+    let (per_e, per_d) = (E::IN_CHANNELS * E::KERNEL.volume(), D::KERNEL.volume());
+    let out_plane = D::OUTPUT.volume();
     let mid = &mut mid[..plane];
     fn one<'a>(n: Option<Norm<'a>>, c: usize) -> Option<Norm<'a>> {
         n.map(|n| Norm {
@@ -293,9 +297,9 @@ pub fn conv_expand_depthwise_at<E: ConvSpec, D: ConvSpec>(
     }
     for (c, y) in output.chunks_exact_mut(out_plane).enumerate() {
         let (be, bd) = (bias_e.map(|b| &b[c..c + 1]), bias_d.map(|b| &b[c..c + 1]));
-        let we = &we[c * ci..(c + 1) * ci];
+        let we = &we[c * per_e..(c + 1) * per_e];
         conv_at::<OneChannel<E>>(level, input, we, None, be, one(norm_e, c), mid);
-        let wd = &wd[c * taps..(c + 1) * taps];
+        let wd = &wd[c * per_d..(c + 1) * per_d];
         conv_at::<OneChannel<D>>(level, mid, wd, None, bd, one(norm_d, c), y);
     }
 }

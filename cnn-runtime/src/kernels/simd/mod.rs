@@ -256,7 +256,7 @@ pub(super) fn expand_depthwise_fused<E: ConvSpec, D: ConvSpec>(
         return false;
     };
     assert!(
-        we.len() >= E::OUT_CHANNELS * E::IN_CHANNELS
+        we.len() >= E::OUT_CHANNELS * E::IN_CHANNELS * E::KERNEL.volume()
             && wd.len() >= D::OUT_CHANNELS * D::KERNEL.volume()
     );
     let (e, d) = (Geometry::of::<E>(), Geometry::of::<D>());
@@ -298,7 +298,12 @@ pub(super) fn pack_expand_depthwise<E: ConvSpec, D: ConvSpec>(
     let Some(n) = lanes(level).filter(|&n| ExpandDepthwise::of::<E, D>(n).is_some()) else {
         return false;
     };
-    let (ci, mid, taps) = (E::IN_CHANNELS, E::OUT_CHANNELS, D::KERNEL.volume());
+    // The expansion's input values per output: its input channels × taps.
+    let (ci, mid, taps) = (
+        E::IN_CHANNELS * E::KERNEL.volume(),
+        E::OUT_CHANNELS,
+        D::KERNEL.volume(),
+    );
     for c0 in (0..mid).step_by(n) {
         for j in 0..n {
             for c in 0..ci {
@@ -312,33 +317,44 @@ pub(super) fn pack_expand_depthwise<E: ConvSpec, D: ConvSpec>(
     true
 }
 
-/// How `x86::expand_depthwise` walks a 1×1 layer and the depthwise layer over its output: padded
-/// rows of `padded_w` points, bands of `band` output rows.
+/// How `x86::expand_depthwise` walks a layer and the depthwise layer over its output: padded
+/// rows of `padded_w` points, bands of `band` output rows; the first layer read point by point
+/// (`pointwise`: 1×1, stride 1) or through patch panels.
 pub(super) struct ExpandDepthwise {
     padded_w: usize,
     band: usize,
+    pointwise: bool,
 }
 
 impl ExpandDepthwise {
     /// The walk of the pair `E`, `D` at a level of `lanes` lanes, if the kernel takes it: `E`
-    /// a 1×1 layer of stride 1 without padding or groups over a plane, of at most 512 input
-    /// channels and a multiple of 16 output channels; `D` a depthwise layer (a channel
-    /// multiplier of one) over `E`'s output, a window of at most 5 × 5, stride 1 or 2,
-    /// dilation 1; both with activations the kernels apply in registers; and a band of at
-    /// least one output row whose padded rows fit the buffer. (The macro pairs the layers by
-    /// the same rules, `plan::expands` and `plan::is_depthwise_of`.)
+    /// a layer without groups over a plane, of a multiple of 16 output channels, either 1×1
+    /// of stride 1 without padding and at most 512 input channels, or (a first layer, as the
+    /// patch panels take) of at most 256 input values per output, stride 1 or 2 along the
+    /// width, dilation 1; `D` a depthwise layer (a channel multiplier of one) over `E`'s
+    /// output, a window of at most 5 × 5, stride 1 or 2, dilation 1; both with activations
+    /// the kernels apply in registers; and a band of at least one output row whose padded rows
+    /// fit the buffer. (The macro pairs the layers by the same rules, `plan::expands` and
+    /// `plan::is_depthwise_of`.)
     pub(super) const fn of<E: ConvSpec, D: ConvSpec>(lanes: usize) -> Option<ExpandDepthwise> {
         let one = Extent { d: 1, h: 1, w: 1 };
         let zero = Extent { d: 0, h: 0, w: 0 };
         let (mid, k, s, p) = (E::OUT_CHANNELS, D::KERNEL, D::STRIDE, D::PADDING);
         let (i, o) = (D::INPUT, D::OUTPUT);
-        let takes = E::GROUPS == 1
-            && same(E::KERNEL, one)
+        let pointwise = same(E::KERNEL, one)
             && same(E::STRIDE, one)
             && same(E::PADDING, zero)
             && same(E::INPUT, E::OUTPUT)
+            && E::IN_CHANNELS * 16 <= x86_sizes::EXPAND_WEIGHTS;
+        let patches = E::IN_CHANNELS * E::KERNEL.volume() <= PATCH_ROWS
+            && E::KERNEL.w <= 16
+            && E::STRIDE.d == 1
+            && E::STRIDE.w <= 2
+            && same(E::DILATION, one);
+        let takes = E::GROUPS == 1
+            && (pointwise || patches)
             && E::INPUT.d == 1
-            && E::IN_CHANNELS * 16 <= x86_sizes::EXPAND_WEIGHTS
+            && E::KERNEL.d == 1
             && mid.is_multiple_of(16)
             && D::IN_CHANNELS == mid
             && D::OUT_CHANNELS == mid
@@ -371,6 +387,7 @@ impl ExpandDepthwise {
         Some(ExpandDepthwise {
             padded_w,
             band: if band < o.h { band } else { o.h },
+            pointwise,
         })
     }
 }

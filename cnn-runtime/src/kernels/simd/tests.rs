@@ -418,6 +418,12 @@ spec!(PairExpandFive: 3 => 16, groups 1, in [1, 9, 5], out [1, 9, 5], kernel [1,
 spec!(PairDepthwiseFive: 16 => 16, groups 16, in [1, 9, 5], out [1, 5, 3], kernel [1, 5, 5], stride [1, 2, 2], pad [0, 2, 2], dil [1, 1, 1], act Activation::Relu6);
 spec!(PairExpandValid: 1 => 16, groups 1, in [1, 7, 8], out [1, 7, 8], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
 spec!(PairDepthwiseValid: 16 => 16, groups 16, in [1, 7, 8], out [1, 5, 6], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu);
+// A stem (3×3, stride 2) and a 5×5 first layer before the depthwise layer, through patch
+// panels: odd planes, tiles of points that cross rows.
+spec!(PairStem: 3 => 16, groups 1, in [1, 13, 21], out [1, 7, 11], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
+spec!(PairStemDepthwise: 16 => 16, groups 16, in [1, 7, 11], out [1, 7, 11], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
+spec!(PairFirstFive: 2 => 32, groups 1, in [1, 9, 10], out [1, 9, 10], kernel [1, 5, 5], stride [1, 1, 1], pad [0, 2, 2], dil [1, 1, 1]);
+spec!(PairFirstFiveDepthwise: 32 => 32, groups 32, in [1, 9, 10], out [1, 5, 5], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
 spec!(PairExpandTiny: 80 => 480, groups 1, in [1, 3, 3], out [1, 3, 3], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu6);
 spec!(PairDepthwiseTiny: 480 => 480, groups 480, in [1, 3, 3], out [1, 3, 3], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
 
@@ -428,7 +434,10 @@ fn compare_pair<E: ConvSpec, D: ConvSpec>() -> Vec<Level> {
     use crate::kernels::conv_expand_depthwise_at;
     let (ci, mid) = (E::IN_CHANNELS, E::OUT_CHANNELS);
     let x = values(ci * E::INPUT.volume(), 31);
-    let (we, wd) = (values(mid * ci, 32), values(mid * D::KERNEL.volume(), 33));
+    let (we, wd) = (
+        values(mid * ci * E::KERNEL.volume(), 32),
+        values(mid * D::KERNEL.volume(), 33),
+    );
     let (be, bd) = (values(mid, 34), values(mid, 35));
     let stats: Vec<Vec<f32>> = (36..42).map(|seed| values(mid, seed)).collect();
     let ne = Norm {
@@ -461,7 +470,8 @@ fn compare_pair<E: ConvSpec, D: ConvSpec>() -> Vec<Level> {
         Some(nd),
         &mut want,
     );
-    let tolerance = 1e-5 * ((ci as f32).sqrt() / 8.0).max(1.0) * 4.0;
+    let terms = (ci * E::KERNEL.volume()) as f32;
+    let tolerance = 1e-5 * (terms.sqrt() / 8.0).max(1.0) * 4.0;
     let (mut pe, mut pd) = (
         std::vec![f32::NAN; E::PACKED_LEN],
         std::vec![f32::NAN; D::PACKED_LEN],
@@ -510,6 +520,8 @@ fn expansion_and_depthwise_pairs_equal_the_layers_apart() {
         compare_pair::<PairExpandFive, PairDepthwiseFive>(),
         compare_pair::<PairExpandValid, PairDepthwiseValid>(),
         compare_pair::<PairExpandTiny, PairDepthwiseTiny>(),
+        compare_pair::<PairStem, PairStemDepthwise>(),
+        compare_pair::<PairFirstFive, PairFirstFiveDepthwise>(),
     ];
     // The kernel for the pair ran with weights packed for it, at this processor's level only
     // (the others fall back to the layers apart).

@@ -3,6 +3,7 @@
 //! `super::super::ExpandDepthwise`).
 
 use super::depthwise::channel_vectors;
+use super::patches::patch_segment;
 use super::*;
 use crate::kernels::simd::ExpandDepthwise;
 use crate::kernels::simd::x86_sizes::EXPANDED_BAND;
@@ -74,7 +75,10 @@ unsafe fn expand_depthwise<V: Lanes>(
     (wd, ep_d): (&[f32], &Epilogue<'_>),
     y: &mut [f32],
 ) {
-    let (ci, mid) = (e.in_per_group, e.out_per_group);
+    // The expansion's input values per output (its input channels × taps: the rows of a
+    // patch panel where its window is larger than a point).
+    let ci = e.in_per_group * e.kernel.volume();
+    let mid = e.out_per_group;
     let (k, s, p) = (d.kernel, d.stride, d.padding);
     let (in_h, in_w, out_w, plane) = (d.in_h, d.in_w, d.out_w, d.out_plane);
     let taps = k.h * k.w;
@@ -82,8 +86,10 @@ unsafe fn expand_depthwise<V: Lanes>(
     let rows_per_band = (band - 1) * s.h + k.h;
     assert!(mid.is_multiple_of(V::N) && taps <= TAPS && p.w + in_w <= wp);
     assert!(rows_per_band * wp * V::N <= EXPANDED_BAND);
-    assert!(x.len() >= ci * in_h * in_w && y.len() >= mid * plane);
+    assert!(x.len() >= e.in_per_group * e.in_plane && y.len() >= mid * plane);
     assert!(we.len() >= mid * ci && wd.len() >= mid * taps);
+    assert!(l.pointwise || (ci <= PATCH_ROWS && e.stride.w <= 2 && V::NV * V::N <= SEGMENTS));
+    let mut panel = [0.0f32; PATCH_ROWS * SEGMENTS];
     let mut buffer = Aligned([MaybeUninit::<f32>::uninit(); EXPANDED_BAND]);
     let rows = zeroed(&mut buffer.0, rows_per_band * wp * V::N).as_mut_ptr();
     // SAFETY (whole body): the buffer holds the band's rows (asserted above), written (or zero)
@@ -124,16 +130,51 @@ unsafe fn expand_depthwise<V: Lanes>(
                         (i0, i1) = (i0.min(r - p.h), r - p.h + 1);
                     }
                 }
-                if i0 < i1 {
-                    let first = rows.add(((i0 + p.h - r0) * wp + p.w) * V::N);
+                // The first expanded row's first point in the band.
+                let first = |i0: usize| rows.add(((i0 + p.h - r0) * wp + p.w) * V::N);
+                let expand = (wv, (scale_e, shift_e, ep_e.act));
+                if i0 < i1 && l.pointwise {
                     expand_rows::<V>(
                         x.as_ptr().add(i0 * in_w),
                         (ci, in_h * in_w, (i1 - i0) * in_w),
-                        (in_w, wp),
-                        wv,
-                        (scale_e, shift_e, ep_e.act),
-                        first,
+                        (0, in_w, wp),
+                        expand,
+                        first(i0),
                     );
+                } else if i0 < i1 {
+                    // A larger window: the rows' points, as many tiles at a time as the panel
+                    // holds, copied into a patch panel (as the patch panels of first layers copy
+                    // theirs) and then expanded. (A tile expanded right after its copy waited on
+                    // the stores it read back: a stem and its depthwise layer ran slower than
+                    // apart.)
+                    let tile = V::NV * V::N;
+                    let wide = (PATCH_ROWS * SEGMENTS / ci) / tile * tile;
+                    let mut segs = [Segment::default(); SEGMENTS];
+                    let (f0, f1) = (i0 * in_w, i1 * in_w);
+                    let mut f = f0;
+                    while f < f1 {
+                        let n = wide.min(f1 - f);
+                        let panel = &mut panel[..ci * wide];
+                        for t in (0..n).step_by(tile) {
+                            let count = segments(e, f + t, tile.min(n - t), &mut segs);
+                            for seg in &mut segs[..count] {
+                                seg.to += t;
+                                if e.stride.w == 1 {
+                                    patch_segment::<V, 1>(e, x, seg, panel, wide);
+                                } else {
+                                    patch_segment::<V, 2>(e, x, seg, panel, wide);
+                                }
+                            }
+                        }
+                        expand_rows::<V>(
+                            panel.as_ptr(),
+                            (ci, wide, n),
+                            (f - f0, in_w, wp),
+                            expand,
+                            first(i0),
+                        );
+                        f += n;
+                    }
                 }
                 done = (r0, r1);
                 // The band's output points, flattened, `N` at a time.
@@ -221,21 +262,21 @@ unsafe fn window<V: Lanes, const K: usize>(
     }
 }
 
-/// The expansion for a vector of channels over `count` consecutive points of the input
-/// (whole rows of `w` points; channels `apart` floats apart): each point's `act(scale (sum
-/// over c of wv[c] x[c]) + shift)`, stored as a vector at its place in the band's padded rows
-/// (`wp` points a row) from `to`, the first row's first point.
+/// The expansion for a vector of channels over `count` consecutive points of rows of `w` points
+/// (`ci` values each, `apart` floats apart: input channels, or the rows of a patch panel),
+/// the first of them point `skip` from the start of the first row: each point's `act(scale
+/// (sum over c of wv[c] x[c]) + shift)`, stored as a vector at its place in the band's padded
+/// rows (`wp` points a row) from `to`, the first row's first point.
 ///
 /// # Safety
-/// The instruction set is enabled; `x` has `ci` channels' `count` points, `wv` `ci` vectors of
+/// The instruction set is enabled; `x` has `ci` rows of `count` values, `wv` `ci` vectors of
 /// weights, `to` room for the rows' vectors.
 #[inline(always)]
 unsafe fn expand_rows<V: Lanes>(
     x: *const f32,
     (ci, apart, count): (usize, usize, usize),
-    (w, wp): (usize, usize),
-    wv: *const f32,
-    (scale, shift, act): (V, V, Activation),
+    (skip, w, wp): (usize, usize, usize),
+    (wv, (scale, shift, act)): (*const f32, (V, V, Activation)),
     to: *mut f32,
 ) {
     let mut j = 0;
@@ -258,8 +299,9 @@ unsafe fn expand_rows<V: Lanes>(
                 xp = xp.add(apart);
                 wq = wq.add(V::N);
             }
-            // Point `f` of the run is column `f % w` of its row, a padded row `wp` long.
-            let (mut row, mut col) = (j / w, j % w);
+            // Point `f` of the run is column `(skip + f) % w` of its row, a padded row `wp`
+            // long.
+            let (mut row, mut col) = ((skip + j) / w, (skip + j) % w);
             for a in acc.iter().take(n) {
                 a.fma(scale, shift)
                     .activate(act)
