@@ -1125,11 +1125,24 @@ unsafe fn dots<V: Lanes>(xs: &[&[f32]], w: &[f32], inputs: usize, ys: &mut [&mut
         }
         return;
     }
+    // The next tile's rows are asked for into the level-2 cache while this one's serve the
+    // inputs, a share before each pair: the first pair would otherwise wait for them, from
+    // memory where a group's activations pushed them out of the caches (MobileNetV2's
+    // classifier in groups of 16: 47.7 -> 37-39 µs per input on Zen 4; into the level-1 cache,
+    // it pushed out the tile's own rows: 435 -> 490 µs for 16 inputs alone).
+    let pairs = xs.len().div_ceil(2);
     let mut o = 0;
     while o < outputs {
         let rows = (outputs - o).min(DOT_ROWS);
+        let next = w.as_ptr().wrapping_add((o + rows) * inputs);
+        let lines = ((outputs - o - rows).min(DOT_ROWS) * inputs).div_ceil(16);
+        let share = lines.div_ceil(pairs);
         let mut b = 0;
         while b < xs.len() {
+            for line in (b / 2 * share..(b / 2 + 1) * share).take_while(|&l| l < lines) {
+                // SAFETY: a prefetch reads no memory and cannot fault.
+                unsafe { _mm_prefetch::<_MM_HINT_T1>(next.wrapping_add(line * 16) as *const i8) };
+            }
             // SAFETY: forwarded from the caller: rows `o..o + rows` of `w` and inputs
             // `b..b + 2` (or `b`) exist.
             unsafe {
