@@ -232,7 +232,9 @@ unsafe fn window<V: Lanes, const K: usize>(
 /// (`ci` values each, `apart` floats apart: input channels, or the rows of a patch panel),
 /// the first of them point `skip` from the start of the first row: each point's `act(scale
 /// (sum over c of wv[c] x[c]) + shift)`, stored as a vector at its place in the band's padded
-/// rows (`wp` points a row) from `to`, the first row's first point.
+/// rows (`wp` points a row) from `to`, the first row's first point. The points go in as few
+/// tiles of at most [`EXPAND_POINTS`] as they fill, of sizes as even as they divide into (a
+/// 3×3 plane's 9 points in tiles of 5 and 4, not 8 and 1 that computes 16).
 ///
 /// # Safety
 /// The instruction set is enabled; `x` has `ci` rows of `count` values, `wv` `ci` vectors of
@@ -242,43 +244,70 @@ unsafe fn expand_rows<V: Lanes>(
     x: *const f32,
     (ci, apart, count): (usize, usize, usize),
     (skip, w, wp): (usize, usize, usize),
-    (wv, (scale, shift, act)): (*const f32, (V, V, Activation)),
+    expand: (*const f32, (V, V, Activation)),
     to: *mut f32,
 ) {
+    let tiles = count.div_ceil(EXPAND_POINTS);
     let mut j = 0;
-    while j < count {
-        let n = (count - j).min(EXPAND_POINTS);
-        // SAFETY: forwarded from the caller; the broadcasts read points `j + min(i, n - 1) <
-        // count` of each channel, the stores the `n` points' vectors.
+    for t in 0..tiles {
+        let n = (count - j).div_ceil(tiles - t);
+        let run = (ci, apart, j, n);
+        let place = (skip, w, wp);
+        // SAFETY: forwarded from the caller; points `j..j + n` are inside the run.
         unsafe {
-            let mut at = [0usize; EXPAND_POINTS];
-            for (i, a) in at.iter_mut().enumerate() {
-                *a = j + i.min(n - 1);
-            }
-            let mut acc = [V::splat(0.0); EXPAND_POINTS];
-            let (mut xp, mut wq) = (x, wv);
-            for _ in 0..ci {
-                let wc = V::load(wq, V::N);
-                for (a, &i) in acc.iter_mut().zip(&at) {
-                    *a = V::splat(*xp.add(i)).fma(wc, *a);
-                }
-                xp = xp.add(apart);
-                wq = wq.add(V::N);
-            }
-            // Point `f` of the run is column `(skip + f) % w` of its row, a padded row `wp`
-            // long.
-            let (mut row, mut col) = ((skip + j) / w, (skip + j) % w);
-            for a in acc.iter().take(n) {
-                a.fma(scale, shift)
-                    .activate(act)
-                    .store(to.add((row * wp + col) * V::N), V::N);
-                col += 1;
-                if col == w {
-                    (row, col) = (row + 1, 0);
-                }
+            match n {
+                8 => expand_tile::<V, 8>(x, run, place, expand, to),
+                7 => expand_tile::<V, 7>(x, run, place, expand, to),
+                6 => expand_tile::<V, 6>(x, run, place, expand, to),
+                5 => expand_tile::<V, 5>(x, run, place, expand, to),
+                _ => expand_tile::<V, 4>(x, run, place, expand, to),
             }
         }
         j += n;
+    }
+}
+
+/// [`expand_rows`] for its points `j..j + n` (`n <= T`) in a tile of `T` points, the lanes
+/// past `n` repeating point `j + n - 1`.
+///
+/// # Safety
+/// As for [`expand_rows`], with `j + n <= count`.
+#[inline(always)]
+unsafe fn expand_tile<V: Lanes, const T: usize>(
+    x: *const f32,
+    (ci, apart, j, n): (usize, usize, usize, usize),
+    (skip, w, wp): (usize, usize, usize),
+    (wv, (scale, shift, act)): (*const f32, (V, V, Activation)),
+    to: *mut f32,
+) {
+    // SAFETY: forwarded from the caller; the broadcasts read points `j + min(i, n - 1) <
+    // count` of each channel, the stores the `n` points' vectors.
+    unsafe {
+        let mut at = [0usize; T];
+        for (i, a) in at.iter_mut().enumerate() {
+            *a = j + i.min(n - 1);
+        }
+        let mut acc = [V::splat(0.0); T];
+        let (mut xp, mut wq) = (x, wv);
+        for _ in 0..ci {
+            let wc = V::load(wq, V::N);
+            for (a, &i) in acc.iter_mut().zip(&at) {
+                *a = V::splat(*xp.add(i)).fma(wc, *a);
+            }
+            xp = xp.add(apart);
+            wq = wq.add(V::N);
+        }
+        // Point `f` of the run is column `(skip + f) % w` of its row, a padded row `wp` long.
+        let (mut row, mut col) = ((skip + j) / w, (skip + j) % w);
+        for a in acc.iter().take(n) {
+            a.fma(scale, shift)
+                .activate(act)
+                .store(to.add((row * wp + col) * V::N), V::N);
+            col += 1;
+            if col == w {
+                (row, col) = (row + 1, 0);
+            }
+        }
     }
 }
 
