@@ -284,16 +284,21 @@ pub trait Network: Sized + Send + Sync {
             .max(1);
         #[cfg(not(feature = "parallel"))]
         let group = Self::GROUP.min(n).max(1);
+        // Each thread takes an equal share of the inputs, group after group through one arena
+        // (`try_for_each_init` may make an arena for each piece rayon splits the work into).
         #[cfg(feature = "parallel")]
         {
             use rayon::prelude::*;
+            let share = n.div_ceil(rayon::current_num_threads()).max(1);
             input
-                .par_chunks(group * Self::INPUT_LEN)
-                .zip(output.par_chunks_mut(group * Self::OUTPUT_LEN))
-                .try_for_each_init(
-                    || vec![0.0; group * Self::ARENA_LEN],
-                    |arena, (x, y)| self.forward_batch(x, y, arena),
-                )?;
+                .par_chunks(share * Self::INPUT_LEN)
+                .zip(output.par_chunks_mut(share * Self::OUTPUT_LEN))
+                .try_for_each(|(x, y)| {
+                    let mut arena = vec![0.0; group * Self::ARENA_LEN];
+                    x.chunks(group * Self::INPUT_LEN)
+                        .zip(y.chunks_mut(group * Self::OUTPUT_LEN))
+                        .try_for_each(|(x, y)| self.forward_batch(x, y, &mut arena))
+                })?;
         }
         #[cfg(not(feature = "parallel"))]
         {
