@@ -426,6 +426,8 @@ spec!(PairFirstFive: 2 => 32, groups 1, in [1, 9, 10], out [1, 9, 10], kernel [1
 spec!(PairFirstFiveDepthwise: 32 => 32, groups 32, in [1, 9, 10], out [1, 5, 5], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu);
 spec!(PairExpandTiny: 80 => 480, groups 1, in [1, 3, 3], out [1, 3, 3], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu6);
 spec!(PairDepthwiseTiny: 480 => 480, groups 480, in [1, 3, 3], out [1, 3, 3], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
+spec!(PairExpandRow: 16 => 32, groups 1, in [1, 1, 3], out [1, 1, 3], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu6);
+spec!(PairDepthwiseRow: 32 => 32, groups 32, in [1, 1, 3], out [1, 1, 3], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
 
 /// `D(E(x))` at every level, its weights packed or not, through a scratch of one plane, equals
 /// the portable layers one after the other; returns the levels at which the kernel for the
@@ -520,6 +522,7 @@ fn expansion_and_depthwise_pairs_equal_the_layers_apart() {
         compare_pair::<PairExpandFive, PairDepthwiseFive>(),
         compare_pair::<PairExpandValid, PairDepthwiseValid>(),
         compare_pair::<PairExpandTiny, PairDepthwiseTiny>(),
+        compare_pair::<PairExpandRow, PairDepthwiseRow>(),
         compare_pair::<PairStem, PairStemDepthwise>(),
         compare_pair::<PairFirstFive, PairFirstFiveDepthwise>(),
     ];
