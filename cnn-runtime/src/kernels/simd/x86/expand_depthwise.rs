@@ -88,6 +88,8 @@ unsafe fn expand_depthwise<V: Lanes>(
     assert!(x.len() >= e.in_per_group * e.in_plane && y.len() >= mid * plane);
     assert!(we.len() >= mid * ci && wd.len() >= mid * taps);
     assert!(l.pointwise || ci <= PATCH_ROWS);
+    // A first layer's taps, for every band (none for a 1×1 layer).
+    let window_taps = (!l.pointwise).then(|| Taps::of(e));
     let mut buffer = Aligned([MaybeUninit::<f32>::uninit(); EXPANDED_BAND]);
     let rows = zeroed(&mut buffer.0, rows_per_band * wp * V::N).as_mut_ptr();
     // SAFETY (whole body): the buffer holds the band's rows (asserted above), written (or zero)
@@ -139,8 +141,8 @@ unsafe fn expand_depthwise<V: Lanes>(
                         expand,
                         first(i0),
                     );
-                } else if i0 < i1 {
-                    expand_windows::<V>(e, x, (i0, i1), wp, expand, first(i0));
+                } else if let (true, Some(taps)) = (i0 < i1, &window_taps) {
+                    expand_windows::<V>(e, taps, x, (i0, i1), wp, expand, first(i0));
                 }
                 done = (r0, r1);
                 // The band's output points, flattened, `N` at a time.
@@ -328,6 +330,7 @@ unsafe fn expand_tile<V: Lanes, const T: usize>(
 #[inline(always)]
 unsafe fn expand_windows<V: Lanes>(
     e: &Geometry,
+    window_taps: &Taps,
     x: &[f32],
     (i0, i1): (usize, usize),
     wp: usize,
@@ -338,19 +341,7 @@ unsafe fn expand_windows<V: Lanes>(
     let (in_h, in_w) = (e.in_h as isize, e.in_w as isize);
     let ci = e.in_per_group * k.h * k.w;
     assert!(ci <= PATCH_ROWS && x.len() >= e.in_per_group * e.in_plane && e.lo <= e.hi);
-    // Each tap's input channel, row and column in its window, and its offset from the window's
-    // first value.
-    let mut taps = [(0usize, 0isize, 0isize); PATCH_ROWS];
-    let mut offsets = [0usize; PATCH_ROWS];
-    for c in 0..e.in_per_group {
-        for kh in 0..k.h {
-            for kw in 0..k.w {
-                let t = (c * k.h + kh) * k.w + kw;
-                taps[t] = (c, (kh * dl.h) as isize, (kw * dl.w) as isize);
-                offsets[t] = c * e.in_plane + kh * dl.h * e.in_w + kw * dl.w;
-            }
-        }
-    }
+    let Taps { taps, offsets } = window_taps;
     for r in i0..i1 {
         let top = (r * s.h) as isize - p.h as isize;
         let rows_inside = top >= 0 && top + (((k.h - 1) * dl.h) as isize) < in_h;
@@ -407,5 +398,36 @@ unsafe fn expand_windows<V: Lanes>(
             }
             ow += n;
         }
+    }
+}
+
+/// A first layer's taps in the order of its weights' rows (input channel, then row, then column
+/// of the window): each one's input channel, row and column in the window, and its offset from
+/// the window's first value in the input (for [`expand_windows`]; made once for all bands).
+struct Taps {
+    taps: [(usize, isize, isize); PATCH_ROWS],
+    offsets: [usize; PATCH_ROWS],
+}
+
+impl Taps {
+    /// `e`'s taps (those past `PATCH_ROWS` left out: the pair takes no more).
+    fn of(e: &Geometry) -> Taps {
+        let (k, dl) = (e.kernel, e.dilation);
+        let mut t = Taps {
+            taps: [(0, 0, 0); PATCH_ROWS],
+            offsets: [0; PATCH_ROWS],
+        };
+        for c in 0..e.in_per_group {
+            for kh in 0..k.h {
+                for kw in 0..k.w {
+                    let i = (c * k.h + kh) * k.w + kw;
+                    if i < PATCH_ROWS {
+                        t.taps[i] = (c, (kh * dl.h) as isize, (kw * dl.w) as isize);
+                        t.offsets[i] = c * e.in_plane + kh * dl.h * e.in_w + kw * dl.w;
+                    }
+                }
+            }
+        }
+        t
     }
 }
