@@ -231,7 +231,7 @@ unsafe fn window<V: Lanes, const K: usize>(
 }
 
 /// The expansion for a vector of channels over `count` consecutive points of rows of `w` points
-/// (`ci` values each, `apart` floats apart: input channels, or the rows of a patch panel),
+/// (`ci` values each, `apart` floats apart: the input channels of a 1×1 layer),
 /// the first of them point `skip` from the start of the first row: each point's `act(scale
 /// (sum over c of wv[c] x[c]) + shift)`, stored as a vector at its place in the band's padded
 /// rows (`wp` points a row) from `to`, the first row's first point. The points go in as few
@@ -320,9 +320,9 @@ unsafe fn expand_tile<V: Lanes, const T: usize>(
 /// channel, then row, then column; so a patch panel's rows). Points whose windows lie inside
 /// the input read it at each tap's offset; the others (along the padding) read their values
 /// one by one, zero outside. Each point's vector is stored at its place in the band's padded
-/// rows (`wp` points a row) from `to`, row `i0`'s first point. (The patch panels these rows
-/// were copied into first cost as much as the multiply-adds: MobileNetV2's stem and depthwise
-/// layer in one pass took 47 µs against 34 with the input read in place, on Zen 4.)
+/// rows (`wp` points a row) from `to`, row `i0`'s first point. (Through patch panels, copied
+/// and zeroed on every call, MobileNetV2's stem and depthwise layer in one pass took 47 µs on
+/// Zen 4; with the input read in place, 38.)
 ///
 /// # Safety
 /// The instruction set is enabled; `x` holds the layer's input, `wv` its `ci` vectors of

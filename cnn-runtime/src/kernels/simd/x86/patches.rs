@@ -88,7 +88,7 @@ unsafe fn patches_by<V: Lanes, const SW: usize>(
 /// The instruction set is enabled; `panel` holds the layer's rows of `width` floats, and the
 /// segment lies inside a row of them.
 #[inline(always)]
-pub(super) unsafe fn patch_segment<V: Lanes, const SW: usize>(
+unsafe fn patch_segment<V: Lanes, const SW: usize>(
     g: &Geometry,
     x: &[f32],
     seg: &Segment,
