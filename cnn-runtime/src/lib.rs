@@ -77,18 +77,9 @@ pub mod __private {
         arena: &mut [f32],
         ranges: [(usize, usize); N],
     ) -> [&mut [f32]; N] {
-        let mut order: [usize; N] = core::array::from_fn(|i| i);
-        order.sort_unstable_by_key(|&i| ranges[i].0);
-        let mut found: [Option<&mut [f32]>; N] = [const { None }; N];
-        let (mut rest, mut at) = (arena, 0);
-        for i in order {
-            let (offset, len) = ranges[i];
-            let (_, tail) = core::mem::take(&mut rest).split_at_mut(offset - at);
-            let (range, tail) = tail.split_at_mut(len);
-            found[i] = Some(range);
-            (rest, at) = (tail, offset + len);
-        }
-        found.map(|r| r.expect("every range was split off"))
+        arena
+            .get_disjoint_mut(ranges.map(|(offset, len)| offset..offset + len))
+            .expect("the plan's regions are disjoint and inside the arena")
     }
 
     /// Most inputs a network runs together (`Network::GROUP`).

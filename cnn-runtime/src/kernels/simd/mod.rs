@@ -238,7 +238,8 @@ pub(super) fn dots(
     true
 }
 
-/// A 1×1 convolution `E` and the depthwise layer `D` that reads its output, in one pass (see
+/// A convolution `E` (1×1, or a first layer) and the depthwise layer `D` that reads its
+/// output, in one pass (see
 /// `x86::expand_depthwise`), at `level`, if it runs here and takes the pair; returns whether it
 /// did. `y` holds exactly `D`'s output; the weights come packed for `level` by
 /// [`pack_expand_depthwise`].
@@ -319,7 +320,7 @@ pub(super) fn pack_expand_depthwise<E: ConvSpec, D: ConvSpec>(
 
 /// How `x86::expand_depthwise` walks a layer and the depthwise layer over its output: padded
 /// rows of `padded_w` points, bands of `band` output rows; the first layer read point by point
-/// (`pointwise`: 1×1, stride 1) or through patch panels.
+/// (`pointwise`: 1×1, stride 1) or window by window, each tap in place.
 pub(super) struct ExpandDepthwise {
     padded_w: usize,
     band: usize,
@@ -329,9 +330,9 @@ pub(super) struct ExpandDepthwise {
 impl ExpandDepthwise {
     /// The walk of the pair `E`, `D` at a level of `lanes` lanes, if the kernel takes it: `E`
     /// a layer without groups over a plane, of a multiple of 16 output channels, either 1×1
-    /// of stride 1 without padding and at most 512 input channels, or (a first layer, as the
-    /// patch panels take) of at most 256 input values per output, stride 1 or 2 along the
-    /// width, dilation 1; `D` a depthwise layer (a channel multiplier of one) over `E`'s
+    /// of stride 1 without padding and at most 512 input channels, or (a first layer, the
+    /// bounds the patch panels set, which read the pair's input before it was read in place)
+    /// of at most 256 input values per output, stride 1 or 2 along the width, dilation 1; `D` a depthwise layer (a channel multiplier of one) over `E`'s
     /// output, a window of at most 5 × 5, stride 1 or 2, dilation 1; both with activations
     /// the kernels apply in registers; and a band of at least one output row whose padded rows
     /// fit the buffer. (The macro pairs the layers by the same rules, `plan::expands` and

@@ -409,7 +409,8 @@ fn simd_levels_equal_the_portable_code_on_awkward_sizes() {
 // Pairs of a 1×1 expansion and the depthwise layer over it (`ExpandDepthwise`): MobileNetV2's
 // stride-2 block with several bands of rows (a 40-point row takes 42 × 16 floats, so a band is
 // 24 rows), a stride-1 one of two vectors of channels on an odd plane, a 5×5 window of padding 2
-// on rows shorter than the expansion's tile, no padding, one input channel, a 3×3 plane.
+// on rows shorter than the expansion's tile, no padding, one input channel, a 3×3 plane, a row
+// of 3 points (a tile of 4 whose last lane repeats).
 spec!(PairExpandS2: 8 => 48, groups 1, in [1, 50, 40], out [1, 50, 40], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu6);
 spec!(PairDepthwiseS2: 48 => 48, groups 48, in [1, 50, 40], out [1, 25, 20], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
 spec!(PairExpandOdd: 17 => 32, groups 1, in [1, 13, 11], out [1, 13, 11], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::LeakyRelu(0.1));
@@ -418,8 +419,8 @@ spec!(PairExpandFive: 3 => 16, groups 1, in [1, 9, 5], out [1, 9, 5], kernel [1,
 spec!(PairDepthwiseFive: 16 => 16, groups 16, in [1, 9, 5], out [1, 5, 3], kernel [1, 5, 5], stride [1, 2, 2], pad [0, 2, 2], dil [1, 1, 1], act Activation::Relu6);
 spec!(PairExpandValid: 1 => 16, groups 1, in [1, 7, 8], out [1, 7, 8], kernel [1, 1, 1], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1]);
 spec!(PairDepthwiseValid: 16 => 16, groups 16, in [1, 7, 8], out [1, 5, 6], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 0, 0], dil [1, 1, 1], act Activation::Relu);
-// A stem (3×3, stride 2) and a 5×5 first layer before the depthwise layer, through patch
-// panels: odd planes, tiles of points that cross rows.
+// A stem (3×3, stride 2) and a 5×5 first layer before the depthwise layer, read in place:
+// odd planes, points along the padding on every side, tiles shorter than 8 inside.
 spec!(PairStem: 3 => 16, groups 1, in [1, 13, 21], out [1, 7, 11], kernel [1, 3, 3], stride [1, 2, 2], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
 spec!(PairStemDepthwise: 16 => 16, groups 16, in [1, 7, 11], out [1, 7, 11], kernel [1, 3, 3], stride [1, 1, 1], pad [0, 1, 1], dil [1, 1, 1], act Activation::Relu6);
 spec!(PairFirstFive: 2 => 32, groups 1, in [1, 9, 10], out [1, 9, 10], kernel [1, 5, 5], stride [1, 1, 1], pad [0, 2, 2], dil [1, 1, 1]);

@@ -1139,7 +1139,7 @@ unsafe fn dots<V: Lanes>(xs: &[&[f32]], w: &[f32], inputs: usize, ys: &mut [&mut
         let share = lines.div_ceil(pairs);
         let mut b = 0;
         while b < xs.len() {
-            for line in (b / 2 * share..(b / 2 + 1) * share).take_while(|&l| l < lines) {
+            for line in b / 2 * share..((b / 2 + 1) * share).min(lines) {
                 // SAFETY: a prefetch reads no memory and cannot fault.
                 unsafe { _mm_prefetch::<_MM_HINT_T1>(next.wrapping_add(line * 16) as *const i8) };
             }

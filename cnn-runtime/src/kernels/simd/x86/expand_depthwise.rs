@@ -74,8 +74,7 @@ unsafe fn expand_depthwise<V: Lanes>(
     (wd, ep_d): (&[f32], &Epilogue<'_>),
     y: &mut [f32],
 ) {
-    // The expansion's input values per output (its input channels × taps: the rows of a
-    // patch panel where its window is larger than a point).
+    // The expansion's input values per output (its input channels × taps).
     let ci = e.in_per_group * e.kernel.volume();
     let mid = e.out_per_group;
     let (k, s, p) = (d.kernel, d.stride, d.padding);
@@ -137,7 +136,7 @@ unsafe fn expand_depthwise<V: Lanes>(
                     expand_rows::<V>(
                         x.as_ptr().add(i0 * in_w),
                         (ci, in_h * in_w, (i1 - i0) * in_w),
-                        (0, in_w, wp),
+                        (in_w, wp),
                         expand,
                         first(i0),
                     );
@@ -231,8 +230,8 @@ unsafe fn window<V: Lanes, const K: usize>(
 }
 
 /// The expansion for a vector of channels over `count` consecutive points of rows of `w` points
-/// (`ci` values each, `apart` floats apart: the input channels of a 1×1 layer),
-/// the first of them point `skip` from the start of the first row: each point's `act(scale
+/// (`ci` values each, `apart` floats apart: the input channels of a 1×1 layer), from the
+/// start of the first row: each point's `act(scale
 /// (sum over c of wv[c] x[c]) + shift)`, stored as a vector at its place in the band's padded
 /// rows (`wp` points a row) from `to`, the first row's first point. The points go in as few
 /// tiles of at most [`EXPAND_POINTS`] as they fill, of sizes as even as they divide into (a
@@ -245,7 +244,7 @@ unsafe fn window<V: Lanes, const K: usize>(
 unsafe fn expand_rows<V: Lanes>(
     x: *const f32,
     (ci, apart, count): (usize, usize, usize),
-    (skip, w, wp): (usize, usize, usize),
+    (w, wp): (usize, usize),
     expand: (*const f32, (V, V, Activation)),
     to: *mut f32,
 ) {
@@ -254,7 +253,7 @@ unsafe fn expand_rows<V: Lanes>(
     for t in 0..tiles {
         let n = (count - j).div_ceil(tiles - t);
         let run = (ci, apart, j, n);
-        let place = (skip, w, wp);
+        let place = (w, wp);
         // SAFETY: forwarded from the caller; points `j..j + n` are inside the run.
         unsafe {
             match n {
@@ -278,7 +277,7 @@ unsafe fn expand_rows<V: Lanes>(
 unsafe fn expand_tile<V: Lanes, const T: usize>(
     x: *const f32,
     (ci, apart, j, n): (usize, usize, usize, usize),
-    (skip, w, wp): (usize, usize, usize),
+    (w, wp): (usize, usize),
     (wv, (scale, shift, act)): (*const f32, (V, V, Activation)),
     to: *mut f32,
 ) {
@@ -299,8 +298,8 @@ unsafe fn expand_tile<V: Lanes, const T: usize>(
             xp = xp.add(apart);
             wq = wq.add(V::N);
         }
-        // Point `f` of the run is column `(skip + f) % w` of its row, a padded row `wp` long.
-        let (mut row, mut col) = ((skip + j) / w, (skip + j) % w);
+        // Point `f` of the run is column `f % w` of its row, a padded row `wp` long.
+        let (mut row, mut col) = (j / w, j % w);
         for a in acc.iter().take(n) {
             a.fma(scale, shift)
                 .activate(act)

@@ -63,7 +63,7 @@ unsafe fn patches_by<V: Lanes, const SW: usize>(
             for seg in &segs[..count] {
                 // SAFETY: the caller enables the instruction set; the panel holds `rows` rows
                 // of `width` floats, and the segment lies inside a row.
-                unsafe { patch_segment::<V, SW>(g, x, seg, &mut panel[..rows * width], width) };
+                unsafe { patch_segment::<V, SW>(g, x, seg, &mut panel[..rows * width]) };
             }
             let rows = PanelRows {
                 rows: (0, rows),
@@ -78,8 +78,8 @@ unsafe fn patches_by<V: Lanes, const SW: usize>(
     }
 }
 
-/// One segment of a tile's points, every row: row `(c kh_n + kh) kw_n + kw` of the panel (rows
-/// `width` floats apart) gets, from place `seg.to`, `x(c, seg.oh sh + kh dh - ph,
+/// One segment of a tile's points, every row: row `(c kh_n + kh) kw_n + kw` of the panel (each
+/// `width = V::NV V::N` floats) gets, from place `seg.to`, `x(c, seg.oh sh + kh dh - ph,
 /// (seg.ow + l) SW + kw dw - pw)` for the segment's points `l`, zero where that falls outside
 /// the plane. The columns' bounds are worked out once for each tap along the width, and serve
 /// every input channel and tap along the height.
@@ -93,9 +93,9 @@ unsafe fn patch_segment<V: Lanes, const SW: usize>(
     x: &[f32],
     seg: &Segment,
     panel: &mut [f32],
-    width: usize,
 ) {
     let (k, s, p, d) = (g.kernel, g.stride, g.padding, g.dilation);
+    let width = V::NV * V::N;
     let (ipg, in_w) = (g.in_per_group, g.in_w as isize);
     assert!(x.len() >= ipg * g.in_plane && g.in_plane == g.in_h * g.in_w);
     assert!(panel.len() >= ipg * k.h * k.w * width && seg.to + seg.len <= width);
